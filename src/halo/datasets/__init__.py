@@ -1,1 +1,5 @@
-"""halo.datasets."""
+"""Synthetic tissue and example data."""
+
+from ._synthetic import synthetic
+
+__all__ = ["synthetic"]

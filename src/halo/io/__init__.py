@@ -1,1 +1,27 @@
-"""halo.io."""
+"""Access to SpatialData: finding the inputs, mapping coordinates, and writing results back safely."""
+
+from ._elements import (
+    NuclearImage,
+    affine_between,
+    find_points_key,
+    get_nuclear_image,
+    labels_on_image_grid,
+    pixel_size_um,
+)
+from ._transcripts import DEFAULT_CONTROL_PATTERN, Transcripts, load_transcripts
+from ._write import check_key_added, check_writable, write_elements
+
+__all__ = [
+    "DEFAULT_CONTROL_PATTERN",
+    "NuclearImage",
+    "Transcripts",
+    "affine_between",
+    "check_key_added",
+    "check_writable",
+    "find_points_key",
+    "get_nuclear_image",
+    "labels_on_image_grid",
+    "load_transcripts",
+    "pixel_size_um",
+    "write_elements",
+]

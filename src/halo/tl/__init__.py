@@ -1,1 +1,5 @@
-"""halo.tl."""
+"""Tools: segmentation."""
+
+from ._segment import segment
+
+__all__ = ["segment"]

@@ -1,0 +1,193 @@
+"""Finding the nuclear image and the transcripts in a SpatialData object, and mapping between their spaces."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import dask.array as da
+    from spatialdata import SpatialData
+
+logger = logging.getLogger(__name__)
+
+NUCLEAR_CHANNEL_NAMES = ("dapi", "hoechst", "nuclear", "nuclei", "dna")
+
+
+@dataclass(frozen=True)
+class NuclearImage:
+    """The nuclear channel chosen for segmentation."""
+
+    key: str
+    """Name of the image element."""
+    channel: str | int
+    """Channel name (or index when the channels are unnamed)."""
+    data: da.Array
+    """Full-resolution ``(y, x)`` dask array of the channel."""
+    overview: da.Array
+    """A smaller ``(y, x)`` pyramid level of the same channel (``data`` itself when there is none)."""
+    transformations: dict[str, Any]
+    """The image element's transformations, for outputs drawn in its pixel space."""
+
+
+def _scale0(element):
+    """Full-resolution DataArray of an image or labels element, multiscale or not."""
+    from xarray import DataTree
+
+    if isinstance(element, DataTree):
+        first = next(iter(element.children))
+        return next(iter(element[first].ds.data_vars.values()))
+    return element
+
+
+def _smallest_level(element, max_pixels: int = 16_000_000):
+    """The smallest pyramid level with at least ``max_pixels / 16`` pixels, else full resolution."""
+    from xarray import DataTree
+
+    if not isinstance(element, DataTree):
+        return element
+    levels = [next(iter(element[name].ds.data_vars.values())) for name in element.children]
+    fitting = [lvl for lvl in levels if lvl.sizes["y"] * lvl.sizes["x"] <= max_pixels]
+    return fitting[0] if fitting else levels[-1]
+
+
+def _channel_names(array) -> list:
+    return list(array.coords["c"].values) if "c" in array.coords else list(range(array.sizes.get("c", 1)))
+
+
+def _find_nuclear_channel(key: str, names: list, channel: str | int | None) -> int:
+    if channel is not None:
+        if isinstance(channel, (int, np.integer)) and not isinstance(channel, bool):
+            if not -len(names) <= channel < len(names):
+                msg = f"Image {key!r} has {len(names)} channels; channel={channel} is out of range."
+                raise ValueError(msg)
+            return int(channel) % len(names)
+        if channel in names:
+            return names.index(channel)
+        msg = f"Image {key!r} has no channel {channel!r}; its channels are {names}. Pass one of them as `channel=`."
+        raise ValueError(msg)
+    if len(names) == 1:
+        return 0
+    lowered = [str(n).lower() for n in names]
+    for candidate in NUCLEAR_CHANNEL_NAMES:
+        if candidate in lowered:
+            return lowered.index(candidate)
+    msg = (
+        f"Image {key!r} has channels {names} and none is named DAPI; "
+        "pass the nuclear stain's channel name or index as `channel=`."
+    )
+    raise ValueError(msg)
+
+
+def _image_candidates(sdata: SpatialData) -> list[str]:
+    """Images with a nuclear channel by name, or a single channel."""
+    found = []
+    for key, element in sdata.images.items():
+        names = _channel_names(_scale0(element))
+        if len(names) == 1 or any(str(n).lower() in NUCLEAR_CHANNEL_NAMES for n in names):
+            found.append(key)
+    return found
+
+
+def get_nuclear_image(sdata: SpatialData, *, image_key: str | None = None, channel: str | int | None = None):
+    """Find the nuclear image and channel.
+
+    Parameters
+    ----------
+    sdata
+        The SpatialData object.
+    image_key
+        Name of the image element; found automatically when exactly one image has a DAPI-like or single channel.
+    channel
+        Channel name or index; by default the one named DAPI (or Hoechst, DNA), or the only channel.
+
+    Returns
+    -------
+    A :class:`NuclearImage`.
+    """
+    from spatialdata.transformations import get_transformation
+
+    if image_key is None:
+        candidates = _image_candidates(sdata)
+        if len(candidates) != 1:
+            problem = "no image with a DAPI or single channel" if not candidates else f"several: {candidates}"
+            msg = f"Cannot choose the nuclear image ({problem}; images: {list(sdata.images)}). Pass `image_key=`."
+            raise ValueError(msg)
+        image_key = candidates[0]
+    if image_key not in sdata.images:
+        msg = f"No image element {image_key!r}; the images are {list(sdata.images)}."
+        raise KeyError(msg)
+    element = sdata.images[image_key]
+    full = _scale0(element)
+    if set(full.dims) - {"c", "y", "x"}:
+        msg = f"Image {image_key!r} has dims {full.dims}; halo segments 2-D images (c, y, x). Project z first."
+        raise ValueError(msg)
+    index = _find_nuclear_channel(image_key, _channel_names(full), channel)
+    names = _channel_names(full)
+    overview = _smallest_level(element)
+    return NuclearImage(
+        key=image_key,
+        channel=names[index] if isinstance(names[index], int) else str(names[index]),
+        data=full.data[index] if "c" in full.dims else full.data,
+        overview=overview.data[index] if "c" in overview.dims else overview.data,
+        transformations=get_transformation(element, get_all=True),
+    )
+
+
+def find_points_key(sdata: SpatialData, points_key: str | None = None) -> str:
+    """The transcripts element: ``points_key`` or the only points element."""
+    if points_key is None:
+        if len(sdata.points) != 1:
+            problem = "there are none" if not sdata.points else f"candidates: {list(sdata.points)}"
+            msg = f"Cannot choose the transcripts element ({problem}). Pass `points_key=`."
+            raise ValueError(msg)
+        return next(iter(sdata.points))
+    if points_key not in sdata.points:
+        msg = f"No points element {points_key!r}; the points are {list(sdata.points)}."
+        raise KeyError(msg)
+    return points_key
+
+
+def affine_between(sdata: SpatialData, source_key: str, target_key: str) -> np.ndarray:
+    """3x3 affine matrix mapping ``(x, y, 1)`` of element ``source_key`` into the intrinsic space of ``target_key``.
+
+    Raises a ValueError naming both elements when they share no coordinate system.
+    """
+    from spatialdata.transformations import get_transformation_between_coordinate_systems
+
+    try:
+        transform = get_transformation_between_coordinate_systems(sdata, sdata[source_key], sdata[target_key])
+    except Exception as error:  # spatialdata raises several types for a missing path
+        msg = (
+            f"Elements {source_key!r} and {target_key!r} share no coordinate system ({error}). "
+            "Give both a transformation to a common system, e.g. with spatialdata.transformations.set_transformation."
+        )
+        raise ValueError(msg) from error
+    return np.asarray(transform.to_affine_matrix(input_axes=("x", "y"), output_axes=("x", "y")), dtype=np.float64)
+
+
+def pixel_size_um(points_to_pixels: np.ndarray) -> float:
+    """Micrometres per image pixel, assuming the transcripts are in micrometres."""
+    det = abs(np.linalg.det(points_to_pixels[:2, :2]))
+    if not np.isfinite(det) or det == 0:
+        msg = "The transcripts-to-image transformation is singular; check the elements' transformations."
+        raise ValueError(msg)
+    return float(1 / np.sqrt(det))
+
+
+def labels_on_image_grid(sdata: SpatialData, labels_key: str, image_key: str, shape: tuple[int, int]):
+    """Full-resolution ``(y, x)`` dask array of a labels element that lies on the image's pixel grid."""
+    element = _scale0(sdata.labels[labels_key])
+    if tuple(element.shape[-2:]) != tuple(shape):
+        msg = f"Labels {labels_key!r} have shape {tuple(element.shape)}, the image {image_key!r} {shape}; they must match."
+        raise ValueError(msg)
+    if not np.allclose(affine_between(sdata, labels_key, image_key), np.eye(3)):
+        msg = f"Labels {labels_key!r} are not on the pixel grid of image {image_key!r}; resample them first."
+        raise ValueError(msg)
+    if not np.issubdtype(element.dtype, np.integer):
+        msg = f"Labels {labels_key!r} have dtype {element.dtype}; nucleus labels must be integers."
+        raise ValueError(msg)
+    return element.data

@@ -1,0 +1,26 @@
+"""Segmentation methods: nuclei sources and the rules that turn nuclei into cells."""
+
+from ._expansion import expand_nuclei
+from ._nuclei import (
+    DapiStatistics,
+    NucleusOptions,
+    NucleusPolygons,
+    NucleusTile,
+    dapi_statistics,
+    detect_nuclei,
+    nuclei_from_labels,
+)
+
+METHODS = ("expansion",)
+
+__all__ = [
+    "METHODS",
+    "DapiStatistics",
+    "NucleusOptions",
+    "NucleusPolygons",
+    "NucleusTile",
+    "dapi_statistics",
+    "detect_nuclei",
+    "expand_nuclei",
+    "nuclei_from_labels",
+]

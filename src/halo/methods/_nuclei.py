@@ -1,0 +1,209 @@
+"""Nuclei for a tile: detected from DAPI, or read from an existing segmentation in the object.
+
+Every source returns a :class:`NucleusTile` whose ``keys`` identify a nucleus the same way in every tile that
+sees it, and whose ``anchors`` (one slide pixel per nucleus) decide the one tile that owns it. That is what lets
+tiles be segmented independently and stitched without cutting or duplicating a cell.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from ..tiling import Box
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class NucleusOptions:
+    """How nuclei are found in the DAPI image."""
+
+    sigma_um: float = 0.4
+    """Gaussian smoothing before thresholding."""
+    min_area_um2: float = 6.0
+    """Smaller objects are dropped as debris."""
+    max_area_um2: float = 250.0
+    """Larger objects are dropped as clumps or artefacts; also bounds the tile overlap that halo requires."""
+    split_depth_um: float = 0.6
+    """Two touching nuclei are split when the saddle between their centres is this much shallower (h-maxima)."""
+    threshold: float | None = None
+    """Foreground threshold on the image normalised to [0, 1]; Otsu over the whole slide when ``None``."""
+
+    def __post_init__(self):
+        for field in ("sigma_um", "min_area_um2", "max_area_um2", "split_depth_um"):
+            if not getattr(self, field) >= 0:
+                msg = f"NucleusOptions.{field} must be >= 0, got {getattr(self, field)!r}."
+                raise ValueError(msg)
+        if self.max_area_um2 <= self.min_area_um2:
+            msg = "NucleusOptions.max_area_um2 must be larger than min_area_um2."
+            raise ValueError(msg)
+        if self.threshold is not None and not 0 < self.threshold < 1:
+            msg = f"NucleusOptions.threshold is on the normalised image and must lie in (0, 1), got {self.threshold}."
+            raise ValueError(msg)
+
+    @property
+    def max_diameter_um(self) -> float:
+        """Diameter of a disc of the largest allowed area."""
+        return float(2 * np.sqrt(self.max_area_um2 / np.pi))
+
+    @classmethod
+    def from_any(cls, value: NucleusOptions | Mapping[str, Any] | None) -> NucleusOptions:
+        """Accept the dataclass, a mapping of its fields, or ``None`` for the defaults."""
+        if value is None:
+            return cls()
+        if isinstance(value, cls):
+            return value
+        unknown = set(value) - {f.name for f in fields(cls)}
+        if unknown:
+            msg = f"Unknown nucleus options {sorted(unknown)}; valid: {[f.name for f in fields(cls)]}."
+            raise ValueError(msg)
+        return cls(**value)
+
+
+@dataclass
+class NucleusTile:
+    """Nuclei of one tile window."""
+
+    labels: np.ndarray
+    """int32 label image of the window, labels ``1..n``."""
+    keys: np.ndarray
+    """int64 slide-wide key of each label (row ``i`` for label ``i + 1``)."""
+    anchors: np.ndarray
+    """``(n, 2)`` slide pixel ``(row, col)`` of each label, deciding which tile owns it."""
+
+
+@dataclass(frozen=True)
+class DapiStatistics:
+    """Slide-wide intensity statistics, so that every tile is normalised and thresholded alike."""
+
+    low: float
+    high: float
+    threshold: float
+
+
+def dapi_statistics(overview, options: NucleusOptions, *, max_pixels: int = 16_000_000) -> DapiStatistics:
+    """Percentile normalisation and Otsu threshold from a downsampled view of the whole nuclear channel."""
+    from skimage.filters import threshold_otsu
+
+    step = max(1, int(np.ceil(np.sqrt(overview.shape[0] * overview.shape[1] / max_pixels))))
+    sample = np.asarray(overview[::step, ::step]).astype(np.float32)
+    finite = sample[np.isfinite(sample)]
+    if finite.size == 0:
+        msg = "The nuclear image has no finite pixel."
+        raise ValueError(msg)
+    low, high = np.percentile(finite, [1.0, 99.9])
+    if high <= low:
+        high = low + 1.0
+    threshold = options.threshold
+    if threshold is None:
+        normalised = np.clip((finite - low) / (high - low), 0, 1)
+        threshold = float(threshold_otsu(normalised)) if np.ptp(normalised) > 0 else 0.5
+    logger.info("DAPI normalisation: low %.4g, high %.4g, threshold %.3f", low, high, threshold)
+    return DapiStatistics(low=float(low), high=float(high), threshold=float(threshold))
+
+
+def detect_nuclei(
+    window: np.ndarray, box: Box, slide_width: int, stats: DapiStatistics, options: NucleusOptions, um_per_px: float
+) -> NucleusTile:
+    """Normalise, smooth, threshold, split touching nuclei by a distance-transform watershed, filter by size."""
+    from scipy import ndimage
+    from skimage.measure import label as connected
+    from skimage.morphology import h_maxima
+    from skimage.segmentation import watershed
+
+    image = (np.asarray(window, dtype=np.float32) - stats.low) / (stats.high - stats.low)
+    image = ndimage.gaussian_filter(np.nan_to_num(image), options.sigma_um / um_per_px)
+    foreground = ndimage.binary_fill_holes(image > stats.threshold)
+    distance = ndimage.distance_transform_edt(foreground).astype(np.float32)
+    markers = connected(h_maxima(distance, options.split_depth_um / um_per_px), connectivity=2)
+    labels = watershed(-distance, markers, mask=foreground).astype(np.int32)
+    area = np.bincount(labels.ravel()) * um_per_px**2
+    keep = (area >= options.min_area_um2) & (area <= options.max_area_um2)
+    keep[0] = False
+    return _with_raster_keys(np.where(keep[labels], labels, 0), box, slide_width)
+
+
+def _with_raster_keys(labels: np.ndarray, box: Box, slide_width: int) -> NucleusTile:
+    """Relabel ``1..n`` and key each label by its first pixel in slide raster order, which is also its anchor."""
+    from scipy import ndimage
+
+    from ..geometry import relabel_sequential_ids
+
+    labels, _ = relabel_sequential_ids(labels)
+    n = int(labels.max()) if labels.size else 0
+    if n == 0:
+        return NucleusTile(labels, np.zeros(0, np.int64), np.zeros((0, 2), np.int64))
+    rows, cols = np.indices(labels.shape, dtype=np.int64)
+    raster = (rows + box.y0) * slide_width + (cols + box.x0)
+    keys = np.asarray(ndimage.minimum(raster, labels, np.arange(1, n + 1)), dtype=np.int64)
+    anchors = np.column_stack([keys // slide_width, keys % slide_width])
+    return NucleusTile(labels, keys, anchors)
+
+
+def nuclei_from_labels(window: np.ndarray, box: Box, slide_width: int) -> NucleusTile:
+    """Nuclei from a window of an existing label image; keys are its label values."""
+    from ..geometry import relabel_sequential_ids
+
+    labels = np.asarray(window)
+    if not np.issubdtype(labels.dtype, np.integer):
+        msg = f"nucleus labels must have an integer dtype, got {labels.dtype}."
+        raise ValueError(msg)
+    tile = _with_raster_keys(labels, box, slide_width)
+    _, old = relabel_sequential_ids(labels)
+    tile.keys = old.astype(np.int64)
+    return tile
+
+
+@dataclass
+class NucleusPolygons:
+    """An existing nucleus segmentation given as polygons in the image's pixel space."""
+
+    geometries: np.ndarray
+    keys: np.ndarray
+    anchors: np.ndarray
+
+    @classmethod
+    def from_shapes(cls, gdf, to_pixels: np.ndarray) -> NucleusPolygons:
+        """Map the shapes into pixels; key each by its position in the element, anchor it at its centroid."""
+        import shapely
+
+        if not gdf.geom_type.isin(["Polygon", "MultiPolygon"]).all():
+            msg = "nucleus shapes must be Polygons or MultiPolygons (circles are not supported); rasterise them first."
+            raise ValueError(msg)
+        linear, shift = to_pixels[:2, :2], to_pixels[:2, 2]
+        geometries = shapely.transform(np.asarray(gdf.geometry, dtype=object), lambda xy: xy @ linear.T + shift)
+        centroids = shapely.get_coordinates(shapely.centroid(geometries))
+        anchors = np.column_stack([np.floor(centroids[:, 1]), np.floor(centroids[:, 0])]).astype(np.int64)
+        return cls(geometries=geometries, keys=np.arange(len(gdf), dtype=np.int64), anchors=anchors)
+
+    def tile(self, box: Box) -> NucleusTile:
+        """Rasterise the nuclei that touch ``box`` (pixel-centre rule), later ones drawn over earlier ones."""
+        import shapely
+        from affine import Affine
+        from rasterio.features import rasterize
+
+        window = shapely.box(box.x0, box.y0, box.x1, box.y1)
+        hits = np.flatnonzero(shapely.intersects(self.geometries, window))
+        shape = (box.y1 - box.y0, box.x1 - box.x0)
+        if hits.size == 0:
+            return NucleusTile(np.zeros(shape, np.int32), np.zeros(0, np.int64), np.zeros((0, 2), np.int64))
+        labels = rasterize(
+            zip(self.geometries[hits], range(1, hits.size + 1), strict=True),
+            out_shape=shape,
+            transform=Affine.translation(box.x0, box.y0),
+            fill=0,
+            dtype="int32",
+        )
+        present = np.zeros(hits.size + 1, dtype=bool)
+        present[np.unique(labels)] = True
+        kept = np.flatnonzero(present[1:])
+        lut = np.zeros(hits.size + 1, dtype=np.int32)
+        lut[kept + 1] = np.arange(1, kept.size + 1, dtype=np.int32)
+        return NucleusTile(lut[labels], self.keys[hits[kept]], self.anchors[hits[kept]])

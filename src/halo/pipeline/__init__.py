@@ -1,0 +1,1 @@
+"""The tiled segmentation pipeline: per-tile work, stitching, and the output elements."""

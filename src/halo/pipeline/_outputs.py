@@ -1,0 +1,111 @@
+"""The elements halo writes: cell and nucleus shapes, the cell-by-gene table, and the transcript assignment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..geometry._polygons import smoothed_perimeter
+from ._stitch import Stitched
+
+REGION_KEY = "region"
+INSTANCE_KEY = "cell_id"
+
+
+def element_names(key_added: str) -> dict[str, str]:
+    """Names of the elements and the points column written for ``key_added``."""
+    return {
+        "boundaries": f"{key_added}_boundaries",
+        "nuclei": f"{key_added}_nuclei",
+        "table": f"{key_added}_table",
+        "assignment_column": f"{key_added}_cell_id",
+    }
+
+
+def cell_shapes(stitched: Stitched, transformations: dict[str, Any]):
+    """Cell polygons in the nuclear image's pixel space, indexed by cell id."""
+    import geopandas as gpd
+    from spatialdata.models import ShapesModel
+
+    ids = pd.Index(np.arange(1, stitched.n_cells + 1), name=INSTANCE_KEY)
+    gdf = gpd.GeoDataFrame(geometry=list(stitched.cell_polygons), index=ids)
+    return ShapesModel.parse(gdf, transformations=transformations)
+
+
+def nucleus_shapes(stitched: Stitched, transformations: dict[str, Any]):
+    """Nucleus polygons of the cells that have one, indexed by their cell's id."""
+    import geopandas as gpd
+    from spatialdata.models import ShapesModel
+
+    has = np.array([p is not None for p in stitched.nucleus_polygons], dtype=bool)
+    ids = pd.Index(np.flatnonzero(has) + 1, name=INSTANCE_KEY)
+    gdf = gpd.GeoDataFrame(geometry=[p for p in stitched.nucleus_polygons if p is not None], index=ids)
+    return ShapesModel.parse(gdf, transformations=transformations)
+
+
+def count_matrix(assignment: np.ndarray, gene: np.ndarray, n_cells: int, n_genes: int):
+    """Sparse int32 cell-by-gene counts of the transcripts assigned to a cell and kept by the filter."""
+    from scipy import sparse
+
+    counted = (assignment > 0) & (gene >= 0)
+    rows = assignment[counted] - 1
+    cols = gene[counted].astype(np.int64)
+    data = np.ones(rows.size, dtype=np.int32)
+    matrix = sparse.coo_matrix((data, (rows, cols)), shape=(n_cells, n_genes)).tocsr()
+    matrix.sum_duplicates()
+    return matrix
+
+
+def cell_table(stitched: Stitched, counts, genes: list[str], um_per_px: float, region: str, uns: dict[str, Any]):
+    """AnnData of counts with morphology in ``obs`` and centroids in ``obsm["spatial"]``, linked to ``region``."""
+    import anndata as ad
+    import shapely
+    from spatialdata.models import TableModel
+
+    polygons = np.asarray(stitched.cell_polygons, dtype=object)
+    n = stitched.n_cells
+    area_px = stitched.per_cell["area_px"]
+    hull_area = shapely.area(shapely.convex_hull(polygons)) if n else np.zeros(0)
+    obs = pd.DataFrame(
+        {
+            INSTANCE_KEY: np.arange(1, n + 1, dtype=np.int64),
+            REGION_KEY: pd.Categorical([region] * n, categories=[region]),
+            "area_um2": area_px * um_per_px**2,
+            "perimeter_um": smoothed_perimeter(polygons) * um_per_px,
+            "elongation": stitched.per_cell["elongation"],
+            "solidity": np.divide(area_px, hull_area, out=np.zeros(n), where=hull_area > 0),
+            "nucleus_area_um2": stitched.per_cell["nucleus_area_px"] * um_per_px**2,
+            "transcript_count": np.asarray(counts.sum(axis=1)).ravel().astype(np.int64),
+        },
+        index=pd.Index([str(i) for i in range(1, n + 1)]),
+    )
+    var = pd.DataFrame(index=pd.Index(genes))
+    table = ad.AnnData(X=counts, obs=obs, var=var, layers={"counts": counts.copy()})
+    table.obsm["spatial"] = np.column_stack([stitched.per_cell["centroid_x"], stitched.per_cell["centroid_y"]])
+    table.uns["halo"] = uns
+    return TableModel.parse(table, region=region, region_key=REGION_KEY, instance_key=INSTANCE_KEY)
+
+
+def points_with_assignment(points, assignment: np.ndarray, column: str):
+    """The points element with ``column`` holding each transcript's cell id, lazily, partition by partition."""
+    import dask
+
+    lengths = np.asarray(dask.compute(*[dask.delayed(len)(p) for p in points.to_delayed()]), dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    if offsets[-1] != assignment.size:
+        msg = "Internal error: the points element changed length during segmentation."
+        raise RuntimeError(msg)
+
+    def add_column(part: pd.DataFrame, partition_info=None) -> pd.DataFrame:
+        number = partition_info["number"] if partition_info else 0
+        part = part.copy()
+        part[column] = assignment[offsets[number] : offsets[number + 1]]
+        return part
+
+    meta = points._meta.copy()
+    meta[column] = np.zeros(0, dtype=np.int64)
+    result = points.map_partitions(add_column, meta=meta)
+    result.attrs.update(points.attrs)
+    return result

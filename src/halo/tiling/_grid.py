@@ -1,0 +1,70 @@
+"""A grid of tiles: disjoint cores that cover the slide, each read with a margin of context around it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True, slots=True)
+class Box:
+    """A half-open pixel rectangle ``[y0, y1) x [x0, x1)`` of the slide."""
+
+    y0: int
+    y1: int
+    x0: int
+    x1: int
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(height, width)``."""
+        return (self.y1 - self.y0, self.x1 - self.x0)
+
+    def contains(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Which slide pixels ``(rows, cols)`` lie inside the box."""
+        return (rows >= self.y0) & (rows < self.y1) & (cols >= self.x0) & (cols < self.x1)
+
+
+@dataclass(frozen=True, slots=True)
+class Tile:
+    """One tile: its index, the core it owns, and the larger window it reads."""
+
+    index: int
+    core: Box
+    window: Box
+
+
+def tile_grid(shape: tuple[int, int], core_px: int, margin_px: int) -> list[Tile]:
+    """Cut a slide of ``shape`` into cores of ``core_px`` (the last row and column smaller) with margins.
+
+    Cores partition the slide, so every pixel, transcript and cell anchor belongs to exactly one tile.
+    """
+    if core_px < 1 or margin_px < 0:
+        msg = f"tile core must be >= 1 px and margin >= 0 px, got {core_px} and {margin_px}."
+        raise ValueError(msg)
+    height, width = shape
+    tiles = []
+    for y0 in range(0, height, core_px):
+        for x0 in range(0, width, core_px):
+            core = Box(y0, min(y0 + core_px, height), x0, min(x0 + core_px, width))
+            window = Box(
+                max(core.y0 - margin_px, 0),
+                min(core.y1 + margin_px, height),
+                max(core.x0 - margin_px, 0),
+                min(core.x1 + margin_px, width),
+            )
+            tiles.append(Tile(len(tiles), core, window))
+    return tiles
+
+
+def tile_of_points(x: np.ndarray, y: np.ndarray, shape: tuple[int, int], core_px: int) -> np.ndarray:
+    """Index of the tile whose core holds each point (pixel coordinates), -1 outside the slide."""
+    height, width = shape
+    cols = np.floor(x)
+    rows = np.floor(y)
+    inside = (cols >= 0) & (cols < width) & (rows >= 0) & (rows < height)
+    n_cols = -(-width // core_px)
+    with np.errstate(invalid="ignore"):
+        index = (rows // core_px) * n_cols + cols // core_px
+    return np.where(inside, index, -1).astype(np.int64)

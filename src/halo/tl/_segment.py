@@ -1,0 +1,245 @@
+"""``halo.tl.segment``: whole-cell segmentation of a SpatialData object, tile by tile."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .. import io as hio
+from ..methods import METHODS, NucleusOptions, NucleusPolygons, dapi_statistics
+from ..pipeline._outputs import (
+    cell_shapes,
+    cell_table,
+    count_matrix,
+    element_names,
+    nucleus_shapes,
+    points_with_assignment,
+)
+from ..pipeline._stitch import stitch
+from ..pipeline._tile import TileContext, segment_tile
+from ..tiling import tile_grid, tile_of_points
+
+if TYPE_CHECKING:
+    from spatialdata import SpatialData
+
+logger = logging.getLogger(__name__)
+
+
+def segment(
+    sdata: SpatialData,
+    *,
+    image_key: str | None = None,
+    points_key: str | None = None,
+    channel: str | int | None = None,
+    method: str = "expansion",
+    nuclei_key: str | None = None,
+    expansion_um: float = 5.0,
+    tile_um: float = 500.0,
+    overlap_um: float = 80.0,
+    control_pattern: str | None = hio.DEFAULT_CONTROL_PATTERN,
+    min_qv: float | None = 20.0,
+    um_per_px: float | None = None,
+    nucleus_options: NucleusOptions | Mapping[str, Any] | None = None,
+    key_added: str = "halo",
+    progress: bool = True,
+) -> None:
+    """Segment whole cells from the nuclear image and the transcripts, and write them into ``sdata``.
+
+    The slide is cut into tiles of ``tile_um`` that are read with ``overlap_um / 2`` of context on each side and
+    processed in parallel with dask. Each cell is kept by the one tile whose core holds its nucleus, and each
+    transcript is counted by the one tile whose core holds it, so no cell is cut or duplicated at a seam and no
+    transcript is counted twice; the result does not depend on the tile size.
+
+    Parameters
+    ----------
+    sdata
+        SpatialData with a nuclear image and a points element of transcripts (in micrometres unless
+        ``um_per_px`` is given).
+    image_key
+        Nuclear image; found automatically when one image has a DAPI-like or single channel.
+    points_key
+        Transcripts; found automatically when there is one points element.
+    channel
+        Nuclear channel name or index; by default the one named DAPI, or the only channel.
+    method
+        ``"expansion"``: nuclei grown by up to ``expansion_um`` without entering a neighbour.
+    nuclei_key
+        Use this existing nucleus segmentation (labels on the image's pixel grid, or polygon shapes) instead of
+        detecting nuclei in the image.
+    expansion_um
+        Largest distance a cell extends beyond its nucleus.
+    tile_um
+        Side of a tile core. Memory grows with the square of this, not with the slide.
+    overlap_um
+        Width shared by neighbouring tile windows; at least twice a cell diameter (the largest nucleus diameter
+        plus twice ``expansion_um``).
+    control_pattern
+        Regular expression of gene names to drop (full match, case-insensitive); ``None`` keeps all genes.
+    min_qv
+        Drop transcripts whose ``qv`` column is below this; ignored when there is no ``qv`` column; ``None`` keeps all.
+    um_per_px
+        Micrometres per image pixel. By default derived from the transcripts-to-image transformation, which
+        assumes transcripts in micrometres.
+    nucleus_options
+        :class:`~halo.methods.NucleusOptions` (or a mapping of its fields) for nucleus detection in the image.
+    key_added
+        Prefix of the names written.
+    progress
+        Show a progress bar over the tiles.
+
+    Returns
+    -------
+    Nothing; ``sdata`` gains (and, when backed by zarr, persists; earlier results of the same ``key_added`` are
+    replaced only once the new ones are complete):
+
+    - ``sdata.shapes[f"{key_added}_boundaries"]``: one valid Polygon per cell, indexed by ``cell_id`` (1..n), in the
+      nuclear image's pixel space with its transformations; cells do not overlap.
+    - ``sdata.shapes[f"{key_added}_nuclei"]``: the nucleus of each cell, same index.
+    - ``sdata.tables[f"{key_added}_table"]``: cells x genes, sparse int32 counts in ``X`` and ``layers["counts"]``;
+      ``obs``: ``cell_id``, ``region``, ``area_um2``, ``perimeter_um``, ``elongation``, ``solidity``,
+      ``nucleus_area_um2``, ``transcript_count``; ``obsm["spatial"]``: centroids in image pixels;
+      ``uns["halo"]``: parameters, element names and versions. Linked to the boundaries by ``TableModel``.
+    - ``sdata.points[points_key][f"{key_added}_cell_id"]``: the cell of each transcript, 0 for none (also for
+      dropped control and low-quality transcripts).
+    """
+    start = time.perf_counter()
+    hio.check_key_added(key_added)
+    if method not in METHODS:
+        msg = f"Unknown method {method!r}; choose one of {list(METHODS)}."
+        raise ValueError(msg)
+    options = NucleusOptions.from_any(nucleus_options)
+    _check_geometry(expansion_um, tile_um, overlap_um, options)
+    names = element_names(key_added)
+    planned = {names["boundaries"]: "shapes", names["nuclei"]: "shapes", names["table"]: "tables"}
+    hio.check_writable(sdata, planned)
+
+    image = hio.get_nuclear_image(sdata, image_key=image_key, channel=channel)
+    points_key = hio.find_points_key(sdata, points_key)
+    to_pixels = hio.affine_between(sdata, points_key, image.key)
+    if um_per_px is None:
+        um_per_px = hio.pixel_size_um(to_pixels)
+    elif not um_per_px > 0:
+        msg = f"um_per_px must be positive, got {um_per_px!r}."
+        raise ValueError(msg)
+    slide_shape = (int(image.data.shape[0]), int(image.data.shape[1]))
+    logger.info("image %r channel %r, %s px at %.4g um/px", image.key, image.channel, slide_shape, um_per_px)
+    transcripts = hio.load_transcripts(
+        sdata, points_key, to_pixels, control_pattern=control_pattern, min_qv=min_qv
+    )
+
+    context, window_source = _nucleus_source(sdata, nuclei_key, image, options, slide_shape, um_per_px, expansion_um)
+    core_px = max(1, round(tile_um / um_per_px))
+    margin_px = int(np.ceil(overlap_um / 2 / um_per_px))
+    tiles = tile_grid(slide_shape, core_px, margin_px)
+    results = _run_tiles(tiles, window_source, transcripts, context, core_px, progress)
+    stitched = stitch(results, transcripts.n_total)
+
+    counts = count_matrix(stitched.assignment, transcripts.gene, stitched.n_cells, len(transcripts.genes))
+    uns = _provenance(
+        method=method, image_key=image.key, channel=image.channel, points_key=points_key, nuclei_key=nuclei_key,
+        expansion_um=expansion_um, tile_um=tile_um, overlap_um=overlap_um, control_pattern=control_pattern,
+        min_qv=min_qv, um_per_px=um_per_px, nucleus_options=options, names=names, n_tiles=len(tiles),
+    )  # fmt: skip
+    table = cell_table(stitched, counts, transcripts.genes, um_per_px, names["boundaries"], uns)
+    elements = {
+        names["boundaries"]: cell_shapes(stitched, image.transformations),
+        names["nuclei"]: nucleus_shapes(stitched, image.transformations),
+        names["table"]: table,
+        points_key: points_with_assignment(sdata.points[points_key], stitched.assignment, names["assignment_column"]),
+    }
+    hio.write_elements(sdata, elements)
+    assigned = (stitched.assignment > 0).sum() / max(int(transcripts.kept.sum()), 1)
+    logger.info(
+        "segmented %d cells in %d tiles; %.1f%% of kept transcripts assigned; %.1f s",
+        stitched.n_cells, len(tiles), 100 * assigned, time.perf_counter() - start,
+    )  # fmt: skip
+
+
+def _check_geometry(expansion_um: float, tile_um: float, overlap_um: float, options: NucleusOptions) -> None:
+    if not expansion_um >= 0:
+        msg = f"expansion_um must be >= 0, got {expansion_um!r}."
+        raise ValueError(msg)
+    if not tile_um > 0:
+        msg = f"tile_um must be positive, got {tile_um!r}."
+        raise ValueError(msg)
+    cell_diameter = options.max_diameter_um + 2 * expansion_um
+    if not overlap_um >= 2 * cell_diameter:
+        msg = (
+            f"overlap_um={overlap_um} is less than twice the largest cell diameter ({cell_diameter:.1f} um = largest "
+            f"nucleus + 2 x expansion_um), so cells at tile seams could be cut. Use overlap_um >= {2 * cell_diameter:.1f}."
+        )
+        raise ValueError(msg)
+    if overlap_um >= tile_um:
+        msg = f"overlap_um={overlap_um} must be smaller than tile_um={tile_um}; use larger tiles."
+        raise ValueError(msg)
+
+
+def _nucleus_source(sdata, nuclei_key, image, options, slide_shape, um_per_px, expansion_um):
+    """The per-tile context and, per tile, the raster window the tile reads (image or nucleus labels)."""
+    common = {"slide_shape": slide_shape, "um_per_px": um_per_px, "expansion_px": expansion_um / um_per_px}
+    if nuclei_key is None:
+        stats = dapi_statistics(image.overview, options)
+        return TileContext(nuclei=stats, nucleus_options=options, **common), image.data
+    if nuclei_key in sdata.shapes:
+        to_pixels = hio.affine_between(sdata, nuclei_key, image.key)
+        polygons = NucleusPolygons.from_shapes(sdata.shapes[nuclei_key], to_pixels)
+        return TileContext(nuclei=polygons, **common), None
+    if nuclei_key in sdata.labels:
+        window_source = hio.labels_on_image_grid(sdata, nuclei_key, image.key, slide_shape)
+        return TileContext(nuclei="labels", **common), window_source
+    msg = (
+        f"nuclei_key={nuclei_key!r} is neither a labels nor a shapes element; "
+        f"labels: {list(sdata.labels)}, shapes: {list(sdata.shapes)}."
+    )
+    raise KeyError(msg)
+
+
+def _run_tiles(tiles, window_source, transcripts, context, core_px, progress):
+    """Segment all tiles with dask; transcripts are sorted by tile once and handed out as slices."""
+    import dask
+
+    tile_index = tile_of_points(transcripts.x, transcripts.y, context.slide_shape, core_px)
+    tile_index[~transcripts.kept] = -1
+    order = np.argsort(tile_index, kind="stable")
+    bounds = np.searchsorted(tile_index[order], np.arange(len(tiles) + 1))
+    tasks = []
+    for tile in tiles:
+        rows = order[bounds[tile.index] : bounds[tile.index + 1]]
+        window = None
+        if window_source is not None:
+            box = tile.window
+            window = window_source[box.y0 : box.y1, box.x0 : box.x1]
+        task = dask.delayed(segment_tile, pure=True)(
+            tile, window, rows, transcripts.x[rows], transcripts.y[rows], context, dask_key_name=f"halo-tile-{tile.index}"
+        )
+        tasks.append(task)
+    if progress:
+        from tqdm.dask import TqdmCallback
+
+        with TqdmCallback(desc="halo tiles", leave=False):
+            return list(dask.compute(*tasks))
+    return list(dask.compute(*tasks))
+
+
+def _provenance(*, nucleus_options: NucleusOptions, names: dict[str, str], **params) -> dict[str, Any]:
+    """Parameters and versions, in types that AnnData can write."""
+    from dataclasses import asdict
+    from importlib.metadata import version
+
+    def writable(value):
+        return "None" if value is None else value
+
+    versions = {pkg: version(pkg) for pkg in ("spatialdata", "anndata", "numpy", "scikit-image", "dask")}
+    from .. import __version__
+
+    versions["halo"] = __version__
+    return {
+        "params": {k: writable(v) for k, v in params.items()},
+        "nucleus_options": {k: writable(v) for k, v in asdict(nucleus_options).items()},
+        "elements": names,
+        "versions": versions,
+    }
