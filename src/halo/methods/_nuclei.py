@@ -116,18 +116,43 @@ def detect_nuclei(
     from scipy import ndimage
     from skimage.measure import label as connected
     from skimage.morphology import h_maxima
-    from skimage.segmentation import watershed
 
     image = (np.asarray(window, dtype=np.float32) - stats.low) / (stats.high - stats.low)
     image = ndimage.gaussian_filter(np.nan_to_num(image), options.sigma_um / um_per_px)
     foreground = ndimage.binary_fill_holes(image > stats.threshold)
     distance = ndimage.distance_transform_edt(foreground).astype(np.float32)
     markers = connected(h_maxima(distance, options.split_depth_um / um_per_px), connectivity=2)
-    labels = watershed(-distance, markers, mask=foreground).astype(np.int32)
+    labels = _split_blobs(foreground, distance, markers)
     area = np.bincount(labels.ravel()) * um_per_px**2
     keep = (area >= options.min_area_um2) & (area <= options.max_area_um2)
     keep[0] = False
     return _with_raster_keys(np.where(keep[labels], labels, 0), box, slide_width)
+
+
+def _split_blobs(foreground: np.ndarray, distance: np.ndarray, markers: np.ndarray) -> np.ndarray:
+    """Label foreground blobs, splitting those with several markers by a watershed on the distance transform.
+
+    Each blob is flooded on its own crop: a watershed over the whole window breaks ties in an order that depends
+    on the window's position, and the result must not depend on the tiling.
+    """
+    from scipy import ndimage
+    from skimage.segmentation import watershed
+
+    blobs, n_blobs = ndimage.label(foreground)
+    markers_per_blob = np.bincount(blobs[markers > 0], minlength=n_blobs + 1)
+    labels = blobs.astype(np.int32)
+    next_label = n_blobs + 1
+    boxes = ndimage.find_objects(blobs)
+    for blob in np.flatnonzero(markers_per_blob > 1):
+        crop = boxes[blob - 1]
+        mask = blobs[crop] == blob
+        split = watershed(-distance[crop], np.where(mask, markers[crop], 0), mask=mask)
+        pieces = np.unique(split[mask])
+        lut = np.zeros(int(split.max()) + 1, dtype=np.int32)
+        lut[pieces] = np.arange(next_label, next_label + pieces.size, dtype=np.int32)
+        labels[crop][mask] = lut[split[mask]]
+        next_label += pieces.size
+    return labels
 
 
 def _with_raster_keys(labels: np.ndarray, box: Box, slide_width: int) -> NucleusTile:

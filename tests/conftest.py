@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import halo
+
+
+@pytest.fixture
+def small_sdata():
+    """A fresh small synthetic object (about 100 cells); cheap enough to build per test."""
+    return halo.datasets.synthetic(size_um=(110.0, 90.0), seed=3)
+
+
+@pytest.fixture(scope="session")
+def segmented():
+    """A synthetic object segmented once with default settings, for tests that only read it."""
+    sdata = halo.datasets.synthetic(seed=0)
+    halo.tl.segment(sdata, progress=False)
+    return sdata
+
+
+def transcripts_in_pixels(sdata, points_key="transcripts", image_key="dapi"):
+    """Pandas frame of the points with their image-pixel coordinates in ``px``, ``py``."""
+    frame = sdata[points_key].compute()
+    matrix = halo.io.affine_between(sdata, points_key, image_key)
+    xy = frame[["x", "y"]].to_numpy(np.float64)
+    pixels = xy @ matrix[:2, :2].T + matrix[:2, 2]
+    frame["px"], frame["py"] = pixels[:, 0], pixels[:, 1]
+    return frame
