@@ -86,18 +86,19 @@ def _replace_on_disk(sdata: SpatialData, name: str, element: Any) -> None:
         _reload(sdata, name)
         return
     tmp = name + _TMP_SUFFIX
-    if _on_disk(sdata, tmp):  # left over by a run killed mid-swap: the old element is still intact
+    if _on_disk(sdata, tmp):  # left over by a run killed mid-swap, while the old element was still intact
+        if tmp in sdata:
+            del sdata[tmp]
         sdata.delete_element_from_disk(tmp)
     sdata[tmp] = element
     sdata.write_element(tmp)
     _reload(sdata, tmp)  # the new element may read lazily from the old files: read it back from its own copy
-    sdata.delete_element_from_disk(name)
     sdata[name] = sdata[tmp]
+    del sdata[tmp]
+    sdata.delete_element_from_disk(name)  # from here until the next write the new copy lives on as `tmp`
     sdata.write_element(name)
     _reload(sdata, name)
     sdata.delete_element_from_disk(tmp)
-    if tmp in sdata:
-        del sdata[tmp]
     logger.info("replaced %s on disk", name)
 
 

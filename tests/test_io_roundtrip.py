@@ -1,0 +1,123 @@
+"""Zarr persistence, coordinate transformations, and inputs made by other tools."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from spatialdata import read_zarr
+from spatialdata.transformations import Scale, Sequence, Translation, get_transformation, set_transformation
+
+import halo
+from tests.conftest import transcripts_in_pixels
+
+OUTPUTS = ("halo_boundaries", "halo_nuclei", "halo_table")
+
+
+def _assert_same_outputs(a, b, points_key="transcripts"):
+    for key in ("halo_boundaries", "halo_nuclei"):
+        assert a[key].index.equals(b[key].index)
+        assert shapely.equals_exact(a[key].geometry.to_numpy(), b[key].geometry.to_numpy(), tolerance=0).all()
+        assert get_transformation(a[key], get_all=True) == get_transformation(b[key], get_all=True)
+    ta, tb = a["halo_table"], b["halo_table"]
+    assert (ta.X != tb.X).nnz == 0 and (ta.layers["counts"] != tb.layers["counts"]).nnz == 0
+    pd.testing.assert_frame_equal(ta.obs, tb.obs)
+    np.testing.assert_array_equal(ta.obsm["spatial"], tb.obsm["spatial"])
+    assert list(ta.var_names) == list(tb.var_names)
+    np.testing.assert_array_equal(
+        a[points_key]["halo_cell_id"].compute().to_numpy(), b[points_key]["halo_cell_id"].compute().to_numpy()
+    )
+
+
+def test_zarr_round_trip_is_exact(segmented, tmp_path):
+    segmented.write(tmp_path / "seg.zarr")
+    _assert_same_outputs(segmented, read_zarr(tmp_path / "seg.zarr"))
+
+
+def test_backed_object_persists_new_elements_and_keeps_the_rest(small_sdata, tmp_path):
+    path = tmp_path / "backed.zarr"
+    small_sdata.write(path)
+    sdata = read_zarr(path)
+    image_before = sdata["dapi"].data.compute()
+    halo.tl.segment(sdata, progress=False)
+    on_disk = read_zarr(path)
+    _assert_same_outputs(sdata, on_disk)
+    np.testing.assert_array_equal(on_disk["dapi"].data.compute(), image_before)
+    assert set(on_disk["transcripts"].columns) == {"x", "y", "feature_name", "qv", "true_cell_id", "halo_cell_id"}
+    assert len(on_disk["transcripts"]) == len(small_sdata["transcripts"])
+
+    # a second run replaces the first on disk, and leaves no temporary element behind
+    halo.tl.segment(sdata, expansion_um=2.0, progress=False)
+    again = read_zarr(path)
+    _assert_same_outputs(sdata, again)
+    assert again["halo_table"].uns["halo"]["params"]["expansion_um"] == 2.0
+    assert not [name for _, name, _ in again.gen_elements() if "tmp" in name]
+
+
+def test_shifting_the_transcripts_moves_their_assignment(small_sdata):
+    reference = halo.datasets.synthetic(size_um=(110.0, 90.0), seed=3)
+    halo.tl.segment(reference, progress=False)
+    shift_px = 15
+    to_pixels = get_transformation(small_sdata["transcripts"], "global")
+    set_transformation(
+        small_sdata["transcripts"],
+        Sequence([to_pixels, Translation([shift_px, 0], axes=("x", "y"))]),
+        "global",
+    )
+    halo.tl.segment(small_sdata, progress=False)
+    # the cells come from the image and do not move; the transcripts land in other cells
+    assert shapely.equals(
+        reference["halo_boundaries"].geometry.to_numpy(), small_sdata["halo_boundaries"].geometry.to_numpy()
+    ).all()
+    frame = transcripts_in_pixels(small_sdata)
+    np.testing.assert_allclose(frame["px"] - transcripts_in_pixels(reference)["px"], shift_px, atol=1e-6)
+    assigned = frame[frame["halo_cell_id"] > 0]
+    cells = small_sdata["halo_boundaries"].geometry.loc[assigned["halo_cell_id"].to_numpy()].to_numpy()
+    assert shapely.contains(cells, shapely.points(np.floor(assigned["px"]) + 0.5, np.floor(assigned["py"]) + 0.5)).all()
+    before = reference["transcripts"]["halo_cell_id"].compute().to_numpy()
+    assert (before != frame["halo_cell_id"].to_numpy()).mean() > 0.3
+
+
+def test_image_transformation_travels_to_the_outputs(small_sdata):
+    moved = Sequence([Scale([2.0, 2.0], axes=("x", "y")), Translation([100.0, -40.0], axes=("x", "y"))])
+    set_transformation(small_sdata["dapi"], moved, "global")
+    points = get_transformation(small_sdata["transcripts"], "global")
+    set_transformation(small_sdata["transcripts"], Sequence([points, moved]), "global")
+    reference = halo.datasets.synthetic(size_um=(110.0, 90.0), seed=3)
+    halo.tl.segment(reference, progress=False)
+    halo.tl.segment(small_sdata, progress=False)
+    # the pixel-space results are unchanged, and the shapes carry the image's new transformation
+    assert get_transformation(small_sdata["halo_boundaries"], "global") == moved
+    assert shapely.equals(
+        reference["halo_boundaries"].geometry.to_numpy(), small_sdata["halo_boundaries"].geometry.to_numpy()
+    ).all()
+    np.testing.assert_allclose(
+        small_sdata["halo_table"].obs["area_um2"], reference["halo_table"].obs["area_um2"], rtol=1e-12
+    )
+
+
+def test_pixel_size_follows_the_micron_scale(small_sdata):
+    # transcripts given in a unit twice as small: same pixels, areas four times as large in "um^2"
+    frame = small_sdata["transcripts"].compute()
+    reference = halo.datasets.synthetic(size_um=(110.0, 90.0), seed=3)
+    halo.tl.segment(reference, progress=False)
+    halo.tl.segment(small_sdata, um_per_px=0.2125 * 2, expansion_um=10.0, progress=False)
+    assert len(frame) == len(small_sdata["transcripts"])
+    np.testing.assert_allclose(
+        small_sdata["halo_table"].obs["nucleus_area_um2"].sum(),
+        4 * reference["halo_table"].obs["nucleus_area_um2"].sum(),
+        rtol=0.25,
+    )
+
+
+def test_runs_on_sopa_toy_dataset():
+    sopa = pytest.importorskip("sopa")
+    sdata = sopa.io.toy_dataset(length=512, seed=0)
+    halo.tl.segment(sdata, progress=False)
+    table = sdata["halo_table"]
+    assert table.n_obs == len(sdata["halo_boundaries"]) > 5
+    assigned = sdata["transcripts"]["halo_cell_id"].compute()
+    assert table.X.sum() == (assigned > 0).sum()
+    assert table.uns["halo"]["params"]["image_key"] == "image"
+    assert table.uns["halo"]["params"]["um_per_px"] == pytest.approx(0.1)
