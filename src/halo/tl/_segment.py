@@ -137,6 +137,12 @@ def segment(
     tiles = tile_grid(slide_shape, core_px, margin_px)
     results = _run_tiles(tiles, window_source, transcripts, context, core_px, progress)
     stitched = stitch(results, transcripts.n_total)
+    if stitched.n_cells == 0:
+        msg = (
+            f"No nuclei found in image {image.key!r} channel {image.channel!r}, so nothing was written. Check the "
+            "channel, or lower `nucleus_options={'threshold': ...}` (on the image normalised to [0, 1])."
+        )
+        raise ValueError(msg)
 
     counts = count_matrix(stitched.assignment, transcripts.gene, stitched.n_cells, len(transcripts.genes))
     uns = _provenance(
