@@ -189,9 +189,7 @@ def _match_by_transcripts(ref: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray
     both = (ref > 0) & (pred > 0)
     ref_ids, ri = np.unique(ref[both], return_inverse=True)
     pred_ids, pi = np.unique(pred[both], return_inverse=True)
-    table = sp.coo_matrix(
-        (np.ones(ri.size, dtype=np.int64), (ri, pi)), shape=(ref_ids.size, pred_ids.size)
-    ).tocsr()
+    table = sp.coo_matrix((np.ones(ri.size, dtype=np.int64), (ri, pi)), shape=(ref_ids.size, pred_ids.size)).tocsr()
     table.sum_duplicates()
     table = table.tocoo()
     edges = max_weight_matching(table.row, table.col, table.data, ref_ids.size, pred_ids.size)

@@ -97,9 +97,7 @@ def _sparse_assignment(
     ac = np.arange(n_cols)
     big_r = np.concatenate([rows, ar, n_rows + ac, n_rows + cols])
     big_c = np.concatenate([cols, n_cols + ar, ac, n_cols + rows])
-    cost = np.concatenate(
-        [shift - weights, np.full(n_rows, shift), np.full(n_cols, shift), np.full(rows.size, shift)]
-    )
+    cost = np.concatenate([shift - weights, np.full(n_rows, shift), np.full(n_cols, shift), np.full(rows.size, shift)])
     size = n_rows + n_cols
     mat = sp.csr_matrix((cost, (big_r, big_c)), shape=(size, size))
     mr, mc = min_weight_full_bipartite_matching(mat)
