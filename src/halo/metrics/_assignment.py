@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from ._instance import InstanceScores
+from ._instance import InstanceScores, _index_labels
 from ._matching import max_weight_matching
 from ._validation import check_id_vector
 
@@ -187,8 +187,9 @@ def assignment_scores(
 def _match_by_transcripts(ref: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """One-to-one matching maximising the number of transcripts shared by matched cells."""
     both = (ref > 0) & (pred > 0)
-    ref_ids, ri = np.unique(ref[both], return_inverse=True)
-    pred_ids, pi = np.unique(pred[both], return_inverse=True)
+    ref_ids, _, ref_index = _index_labels(ref[both])
+    pred_ids, _, pred_index = _index_labels(pred[both])
+    ri, pi = ref_index(ref[both]), pred_index(pred[both])
     table = sp.coo_matrix((np.ones(ri.size, dtype=np.int64), (ri, pi)), shape=(ref_ids.size, pred_ids.size)).tocsr()
     table.sum_duplicates()
     table = table.tocoo()

@@ -7,8 +7,7 @@ import scipy.sparse as sp
 from scipy.optimize import linear_sum_assignment
 from scipy.sparse.csgraph import connected_components, min_weight_full_bipartite_matching
 
-# Components whose dense block has more entries than this are solved with the sparse
-# Jonker-Volgenant solver instead of a dense Hungarian on the block.
+# Above this many dense entries the sparse Jonker-Volgenant solver replaces the dense Hungarian.
 _DENSE_BLOCK_MAX = 250_000
 
 
@@ -33,9 +32,10 @@ def max_weight_matching(
     n_rows, n_cols
         Number of row and column vertices.
     dense_block_max
-        Connected components whose dense block exceeds this many entries are solved with
-        :func:`scipy.sparse.csgraph.min_weight_full_bipartite_matching`; smaller ones with
-        :func:`scipy.optimize.linear_sum_assignment`.
+        Components with a single edge are matched directly. The others are solved together with
+        :func:`scipy.optimize.linear_sum_assignment` on a dense matrix when it has at most this many
+        entries, and with the sparse :func:`scipy.sparse.csgraph.min_weight_full_bipartite_matching`
+        otherwise.
 
     Returns
     -------
@@ -61,22 +61,21 @@ def max_weight_matching(
 
     multi = np.flatnonzero(~single)
     if multi.size:
-        order = multi[np.argsort(edge_comp[multi], kind="stable")]
-        bounds = np.flatnonzero(np.diff(edge_comp[order])) + 1
-        for block in np.split(order, bounds):
-            _, ri = np.unique(rows[block], return_inverse=True)
-            _, ci = np.unique(cols[block], return_inverse=True)
-            shape = (int(ri.max()) + 1, int(ci.max()) + 1)
-            # Position of each edge in the block, +1 so that 0 means "no edge".
-            where = sp.csr_matrix((np.arange(1, block.size + 1), (ri, ci)), shape=shape)
-            if shape[0] * shape[1] <= dense_block_max:
-                dense = np.zeros(shape)
-                dense[ri, ci] = weights[block]
-                mr, mc = linear_sum_assignment(dense, maximize=True)
-            else:
-                mr, mc = _sparse_assignment(ri, ci, weights[block], *shape)
-            pos = np.asarray(where[mr, mc]).ravel()
-            matched.append(block[pos[pos > 0] - 1])  # drop assignments onto non-edges
+        # The remaining components are solved together: the problem is block-diagonal, so one
+        # assignment over their union is optimal for each of them.
+        _, ri = np.unique(rows[multi], return_inverse=True)
+        _, ci = np.unique(cols[multi], return_inverse=True)
+        shape = (int(ri.max()) + 1, int(ci.max()) + 1)
+        if shape[0] * shape[1] <= dense_block_max:
+            dense = np.zeros(shape)
+            dense[ri, ci] = weights[multi]
+            mr, mc = linear_sum_assignment(dense, maximize=True)
+        else:
+            mr, mc = _sparse_assignment(ri, ci, weights[multi], *shape)
+        # Position of each edge, +1 so that 0 means "no edge"; drops assignments onto non-edges.
+        where = sp.csr_matrix((np.arange(1, multi.size + 1), (ri, ci)), shape=shape)
+        pos = np.asarray(where[mr, mc]).ravel()
+        matched.append(multi[pos[pos > 0] - 1])
 
     edges = np.concatenate(matched)
     return edges[np.argsort(rows[edges], kind="stable")]
