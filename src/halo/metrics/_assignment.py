@@ -16,7 +16,7 @@ from ._validation import check_id_vector
 __all__ = ["AssignmentScores", "assignment_scores"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # holds arrays: compare `as_dict()` instead
 class AssignmentScores:
     """Result of :func:`assignment_scores`.
 

@@ -14,7 +14,7 @@ from ._validation import check_label_image
 __all__ = ["InstanceScores", "match_instances"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # holds arrays: compare `as_dict()` instead
 class InstanceScores:
     """Result of :func:`match_instances`.
 

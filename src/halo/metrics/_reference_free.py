@@ -39,7 +39,7 @@ Markers = Mapping[str, Iterable[str]]
 # --------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)  # holds arrays: compare `as_dict()` instead
 class DistributionSummary:
     """Summary of a per-cell quantity (returned by :func:`transcripts_per_cell` and :func:`cell_areas`).
 
