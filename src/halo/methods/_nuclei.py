@@ -29,20 +29,28 @@ class NucleusOptions:
     """Gaussian smoothing before thresholding."""
     min_area_um2: float = 6.0
     """Smaller objects are dropped as debris."""
-    max_area_um2: float = 250.0
+    max_area_um2: float = 400.0
     """Larger objects are dropped as clumps or artefacts; also bounds the tile overlap that halo requires."""
-    split_depth_um: float = 0.6
-    """Two touching nuclei are split when the saddle between their centres is this much shallower (h-maxima)."""
+    marker_sigma_um: float = 1.0
+    """Smoothing of the image whose intensity peaks seed one nucleus each."""
+    split_contrast: float = 0.01
+    """Two touching nuclei are split when the dip between their peaks is at least this deep (normalised intensity)."""
+    threshold_factor: float = 0.5
+    """The slide's Otsu threshold is multiplied by this: Otsu separates bright nuclei from everything else, and
+    dim nuclei (stroma, out-of-focus) lie well below it."""
     threshold: float | None = None
-    """Foreground threshold on the image normalised to [0, 1]; Otsu over the whole slide when ``None``."""
+    """Foreground threshold on the image normalised to [0, 1]; ``threshold_factor`` x Otsu when ``None``."""
 
     def __post_init__(self):
-        for field in ("sigma_um", "min_area_um2", "max_area_um2", "split_depth_um"):
+        for field in ("sigma_um", "min_area_um2", "max_area_um2", "marker_sigma_um", "split_contrast"):
             if not getattr(self, field) >= 0:
                 msg = f"NucleusOptions.{field} must be >= 0, got {getattr(self, field)!r}."
                 raise ValueError(msg)
         if self.max_area_um2 <= self.min_area_um2:
             msg = "NucleusOptions.max_area_um2 must be larger than min_area_um2."
+            raise ValueError(msg)
+        if not 0 < self.threshold_factor <= 2:
+            msg = f"NucleusOptions.threshold_factor must lie in (0, 2], got {self.threshold_factor!r}."
             raise ValueError(msg)
         if self.threshold is not None and not 0 < self.threshold < 1:
             msg = f"NucleusOptions.threshold is on the normalised image and must lie in (0, 1), got {self.threshold}."
@@ -104,7 +112,8 @@ def dapi_statistics(overview, options: NucleusOptions, *, max_pixels: int = 16_0
     threshold = options.threshold
     if threshold is None:
         normalised = np.clip((finite - low) / (high - low), 0, 1)
-        threshold = float(threshold_otsu(normalised)) if np.ptp(normalised) > 0 else 0.5
+        otsu = float(threshold_otsu(normalised)) if np.ptp(normalised) > 0 else 0.5
+        threshold = min(otsu * options.threshold_factor, 0.99)
     logger.info("DAPI normalisation: low %.4g, high %.4g, threshold %.3f", low, high, threshold)
     return DapiStatistics(low=float(low), high=float(high), threshold=float(threshold))
 
@@ -112,46 +121,44 @@ def dapi_statistics(overview, options: NucleusOptions, *, max_pixels: int = 16_0
 def detect_nuclei(
     window: np.ndarray, box: Box, slide_width: int, stats: DapiStatistics, options: NucleusOptions, um_per_px: float
 ) -> NucleusTile:
-    """Normalise, smooth, threshold, split touching nuclei by a distance-transform watershed, filter by size."""
+    """Normalise, smooth, threshold, split touching nuclei at dips between intensity peaks, filter by size."""
     from scipy import ndimage
-    from skimage.measure import label as connected
-    from skimage.morphology import h_maxima
 
-    image = (np.asarray(window, dtype=np.float32) - stats.low) / (stats.high - stats.low)
-    image = ndimage.gaussian_filter(np.nan_to_num(image), options.sigma_um / um_per_px)
-    foreground = ndimage.binary_fill_holes(image > stats.threshold)
-    distance = ndimage.distance_transform_edt(foreground).astype(np.float32)
-    markers = connected(h_maxima(distance, options.split_depth_um / um_per_px), connectivity=2)
-    labels = _split_blobs(foreground, distance, markers)
+    image = np.nan_to_num((np.asarray(window, dtype=np.float32) - stats.low) / (stats.high - stats.low))
+    foreground = ndimage.binary_fill_holes(ndimage.gaussian_filter(image, options.sigma_um / um_per_px) > stats.threshold)
+    peaks = ndimage.gaussian_filter(image, options.marker_sigma_um / um_per_px)
+    labels = _split_blobs(foreground, peaks, options.split_contrast)
     area = np.bincount(labels.ravel()) * um_per_px**2
     keep = (area >= options.min_area_um2) & (area <= options.max_area_um2)
     keep[0] = False
     return _with_raster_keys(np.where(keep[labels], labels, 0), box, slide_width)
 
 
-def _split_blobs(foreground: np.ndarray, distance: np.ndarray, markers: np.ndarray) -> np.ndarray:
-    """Label foreground blobs, splitting those with several markers by a watershed on the distance transform.
+def _split_blobs(foreground: np.ndarray, peaks: np.ndarray, contrast: float) -> np.ndarray:
+    """Label foreground blobs, splitting each at the dips between its intensity peaks (h-maxima + watershed).
 
-    Each blob is flooded on its own crop: a watershed over the whole window breaks ties in an order that depends
-    on the window's position, and the result must not depend on the tiling.
+    Each blob is processed on its own crop, with everything outside it masked: a blob's nuclei then depend only on
+    its own pixels, not on the window around it, so the result does not depend on the tiling.
     """
     from scipy import ndimage
+    from skimage.measure import label as connected
+    from skimage.morphology import h_maxima
     from skimage.segmentation import watershed
 
     blobs, n_blobs = ndimage.label(foreground)
-    markers_per_blob = np.bincount(blobs[markers > 0], minlength=n_blobs + 1)
     labels = blobs.astype(np.int32)
     next_label = n_blobs + 1
-    boxes = ndimage.find_objects(blobs)
-    for blob in np.flatnonzero(markers_per_blob > 1):
-        crop = boxes[blob - 1]
+    for blob, crop in enumerate(ndimage.find_objects(blobs), start=1):
         mask = blobs[crop] == blob
-        split = watershed(-distance[crop], np.where(mask, markers[crop], 0), mask=mask)
-        pieces = np.unique(split[mask])
-        lut = np.zeros(int(split.max()) + 1, dtype=np.int32)
-        lut[pieces] = np.arange(next_label, next_label + pieces.size, dtype=np.int32)
-        labels[crop][mask] = lut[split[mask]]
-        next_label += pieces.size
+        if mask.sum() < 9:
+            continue
+        local = np.where(mask, peaks[crop], 0)
+        markers, n_markers = connected(h_maxima(local, contrast) & mask, connectivity=2, return_num=True)
+        if n_markers < 2:
+            continue
+        split = watershed(-local, markers, mask=mask)
+        labels[crop][mask] = split[mask] + next_label - 1
+        next_label += n_markers
     return labels
 
 

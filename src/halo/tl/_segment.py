@@ -39,7 +39,7 @@ def segment(
     nuclei_key: str | None = None,
     expansion_um: float = 5.0,
     tile_um: float = 500.0,
-    overlap_um: float = 80.0,
+    overlap_um: float | None = None,
     control_pattern: str | None = hio.DEFAULT_CONTROL_PATTERN,
     min_qv: float | None = 20.0,
     um_per_px: float | None = None,
@@ -76,7 +76,7 @@ def segment(
         Side of a tile core. Memory grows with the square of this, not with the slide.
     overlap_um
         Width shared by neighbouring tile windows; at least twice a cell diameter (the largest nucleus diameter
-        plus twice ``expansion_um``).
+        plus twice ``expansion_um``), which is the default.
     control_pattern
         Regular expression of gene names to drop (full match, case-insensitive); ``None`` keeps all genes.
     min_qv
@@ -112,6 +112,8 @@ def segment(
         msg = f"Unknown method {method!r}; choose one of {list(METHODS)}."
         raise ValueError(msg)
     options = NucleusOptions.from_any(nucleus_options)
+    if overlap_um is None:
+        overlap_um = _default_overlap_um(expansion_um, options)
     _check_geometry(expansion_um, tile_um, overlap_um, options)
     names = element_names(key_added)
     planned = {names["boundaries"]: "shapes", names["nuclei"]: "shapes", names["table"]: "tables"}
@@ -163,6 +165,12 @@ def segment(
         "segmented %d cells in %d tiles; %.1f%% of kept transcripts assigned; %.1f s",
         stitched.n_cells, len(tiles), 100 * assigned, time.perf_counter() - start,
     )  # fmt: skip
+
+
+def _default_overlap_um(expansion_um: float, options: NucleusOptions) -> float:
+    """Twice the largest cell diameter, rounded up to a multiple of 10 um."""
+    cell_diameter = options.max_diameter_um + 2 * max(expansion_um, 0.0)
+    return float(10 * np.ceil(2 * cell_diameter / 10))
 
 
 def _check_geometry(expansion_um: float, tile_um: float, overlap_um: float, options: NucleusOptions) -> None:
