@@ -269,11 +269,11 @@ def liver(rng: np.random.Generator, width: float, height: float) -> Layout:
     for sign in (-1, 1):
         b.add_nuclei(two, du=sign * rng.uniform(4.2, 5.2, m), a=nr[binucleate] * 0.9, b=nr[binucleate] * 0.85, bright=rng.lognormal(0, 0.2, m), rough=0.04)
     # sinusoids: thin lumens between plates, pointing at the vein, lined by Kupffer / endothelial cells
-    sinus = poisson_points(rng, width, height, 1 / 1400, margin=20)
+    sinus = poisson_points(rng, width, height, 1 / 2000, margin=20)
     toward = np.arctan2(vein[1] - sinus[:, 1], vein[0] - sinus[:, 0])
     s = len(sinus)
-    length = rng.uniform(15, 35, s)
-    b.add_lumens(sinus[:, 0], sinus[:, 1], length, rng.uniform(1.2, 2.2, s), toward)
+    length = rng.uniform(10, 25, s)
+    b.add_lumens(sinus[:, 0], sinus[:, 1], length, rng.uniform(0.8, 1.5, s), toward)
     side = rng.choice([-1, 1], s) * 2.8
     kx, ky = sinus[:, 0] - side * np.sin(toward), sinus[:, 1] + side * np.cos(toward)
     idx = b.add_cells("kupffer", kx, ky, angle=toward, a=rng.uniform(6, 9, s), b=rng.uniform(1.6, 2.2, s), rough=0.2)
@@ -421,12 +421,12 @@ def pleomorphic_tumour(rng: np.random.Generator, width: float, height: float) ->
     single = idx[~giant]
     ns = single.size
     nr = r[~giant] * rng.uniform(0.45, 0.65, ns)
-    b.add_nuclei(single, du=rng.normal(0, 0.2, ns) * nr, dv=rng.normal(0, 0.2, ns) * nr, a=nr * rng.uniform(1.0, 1.5, ns), b=nr, angle=rng.uniform(0, np.pi, ns), bright=rng.lognormal(0, 0.45, ns), rough=0.22)
+    b.add_nuclei(single, du=rng.normal(0, 0.2, ns) * nr, dv=rng.normal(0, 0.2, ns) * nr, a=nr * rng.uniform(1.0, 1.5, ns), b=nr, angle=rng.uniform(0, np.pi, ns), bright=rng.lognormal(0, 0.4, ns), rough=0.12)
     for cell, radius in zip(idx[giant], r[giant], strict=True):
         k = rng.integers(2, 6)
         phi = rng.uniform(0, 2 * np.pi, k)
         dist = radius * rng.uniform(0.2, 0.5, k)
-        b.add_nuclei(np.full(k, cell), du=dist * np.cos(phi), dv=dist * np.sin(phi), a=rng.uniform(3, 5, k), b=rng.uniform(2.5, 4, k), angle=rng.uniform(0, np.pi, k), bright=rng.lognormal(0, 0.3, k), rough=0.2)
+        b.add_nuclei(np.full(k, cell), du=dist * np.cos(phi), dv=dist * np.sin(phi), a=rng.uniform(3, 5, k), b=rng.uniform(2.5, 4, k), angle=rng.uniform(0, np.pi, k), bright=rng.lognormal(0, 0.3, k), rough=0.12)
     _stroma(b, stroma, immune=0.4)
     return b.build(out_of_plane=0.12)
 

@@ -66,7 +66,7 @@ def rasterise(layout: Layout, shape: tuple[int, int], um_per_px: float, rng: np.
         (r0, r1), (c0, c1) = window
         d = _distance(c, i, window, um_per_px, warp_x, warp_y)
         dr, dc = shifts[i]
-        d *= 1 + c["rough"][i] * rough[r0 + dr : r1 + dr, c0 + dc : c1 + dc]
+        d *= 1 + _amplitude(c, i) * rough[r0 + dr : r1 + dr, c0 + dc : c1 + dc]
         sub_best = best[r0:r1, c0:c1]
         closer = d < sub_best
         sub_best[closer] = d[closer]
@@ -79,6 +79,11 @@ def rasterise(layout: Layout, shape: tuple[int, int], um_per_px: float, rng: np.
     cells, cell_rows = _drop_small(cells, MIN_CELL_UM2 / um_per_px**2)
     nuclei, nucleus_index = _draw_nuclei(layout, cells, cell_rows, um_per_px, rough, rng)
     return Geometry(cells, nuclei, nucleus_index, cell_rows)
+
+
+def _amplitude(cols, i) -> np.float32:
+    """Relative roughness of shape ``i``, damped for large shapes so the wiggle stays a few um in absolute size."""
+    return np.float32(cols["rough"][i] * min(1.0, 6.0 / np.sqrt(cols["a"][i] * cols["b"][i])))
 
 
 def _window(x, y, a, b, angle, grow, shape, um_per_px):
