@@ -1,5 +1,10 @@
-"""Synthetic tissue and example data."""
+"""Synthetic tissue and example data.
 
+:func:`simulate` (SpatialData) and :func:`simulate_tissue` (numpy :class:`Tissue`) draw realistic fields of one of
+the :data:`ARCHETYPES` with exact ground truth; :func:`synthetic` is a small, fast toy object for tests and the demo.
+"""
+
+from ._simulate import ARCHETYPES, PLATFORMS, Tissue, simulate, simulate_tissue
 from ._synthetic import synthetic
 
-__all__ = ["synthetic"]
+__all__ = ["ARCHETYPES", "PLATFORMS", "Tissue", "simulate", "simulate_tissue", "synthetic"]
