@@ -12,11 +12,11 @@ def small_sdata():
     return halo.datasets.synthetic(size_um=(110.0, 90.0), seed=3)
 
 
-@pytest.fixture(scope="session")
-def segmented():
-    """A synthetic object segmented once with default settings, for tests that only read it."""
+@pytest.fixture(scope="session", params=["expansion", "halo"])
+def segmented(request):
+    """A synthetic object segmented once per method with default settings, for tests that only read it."""
     sdata = halo.datasets.synthetic(seed=0)
-    halo.tl.segment(sdata, progress=False)
+    halo.tl.segment(sdata, method=request.param, progress=False)
     return sdata
 
 

@@ -37,7 +37,7 @@ def _elements(sdata):
 def test_bad_arguments_fail_without_writing(small_sdata, kwargs, match):
     before = _elements(small_sdata)
     with pytest.raises((ValueError, KeyError), match=match):
-        halo.tl.segment(small_sdata, progress=False, **kwargs)
+        halo.tl.segment(small_sdata, method="expansion", progress=False, **kwargs)
     assert _elements(small_sdata) == before
     assert "halo_cell_id" not in small_sdata["transcripts"].columns
 
@@ -47,11 +47,11 @@ def test_ambiguous_images_and_points_list_the_candidates(small_sdata):
         small_sdata["dapi"].data, dims=("c", "y", "x"), c_coords=["DAPI"], transformations={"global": Identity()}
     )
     with pytest.raises(ValueError, match=r"several: \['dapi', 'dapi2'\].*image_key="):
-        halo.tl.segment(small_sdata, progress=False)
+        halo.tl.segment(small_sdata, method="expansion", progress=False)
     frame = small_sdata["transcripts"].compute()
     small_sdata["more"] = PointsModel.parse(frame, coordinates={"x": "x", "y": "y"}, feature_key="feature_name")
     with pytest.raises(ValueError, match=r"candidates: \['transcripts', 'more'\].*points_key="):
-        halo.tl.segment(small_sdata, image_key="dapi", progress=False)
+        halo.tl.segment(small_sdata, method="expansion", image_key="dapi", progress=False)
 
 
 def test_multichannel_image_without_dapi_asks_for_a_channel(small_sdata):
@@ -60,8 +60,8 @@ def test_multichannel_image_without_dapi_asks_for_a_channel(small_sdata):
         data, dims=("c", "y", "x"), c_coords=["PolyT", "Cellbound1"], transformations={"global": Identity()}
     )
     with pytest.raises(ValueError, match="none is named DAPI.*channel="):
-        halo.tl.segment(small_sdata, image_key="dapi", progress=False)
-    halo.tl.segment(small_sdata, image_key="dapi", channel="PolyT", progress=False)
+        halo.tl.segment(small_sdata, method="expansion", image_key="dapi", progress=False)
+    halo.tl.segment(small_sdata, method="expansion", image_key="dapi", channel="PolyT", progress=False)
     assert len(small_sdata["halo_boundaries"]) > 20
 
 
@@ -70,7 +70,7 @@ def test_key_clash_with_another_element_type(small_sdata):
 
     small_sdata["clash_boundaries"] = TableModel.parse(ad.AnnData(np.zeros((2, 1), dtype=np.float32)))
     with pytest.raises(ValueError, match="element of type tables has that name.*key_added"):
-        halo.tl.segment(small_sdata, key_added="clash", progress=False)
+        halo.tl.segment(small_sdata, method="expansion", key_added="clash", progress=False)
     assert "clash_nuclei" not in small_sdata
 
 
@@ -80,7 +80,7 @@ def test_points_and_image_without_shared_coordinate_system(small_sdata):
 
     remove_transformation(small_sdata["transcripts"], "global")
     with pytest.raises(ValueError, match="share no coordinate system"):
-        halo.tl.segment(small_sdata, progress=False)
+        halo.tl.segment(small_sdata, method="expansion", progress=False)
 
 
 def test_image_without_nuclei_is_an_error_that_writes_nothing(small_sdata):
@@ -88,5 +88,5 @@ def test_image_without_nuclei_is_an_error_that_writes_nothing(small_sdata):
     small_sdata["dapi"] = Image2DModel.parse(blank, dims=("c", "y", "x"), c_coords=["DAPI"])
     before = _elements(small_sdata)
     with pytest.raises(ValueError, match="No nuclei found in image 'dapi'.*threshold"):
-        halo.tl.segment(small_sdata, progress=False)
+        halo.tl.segment(small_sdata, method="expansion", progress=False)
     assert _elements(small_sdata) == before

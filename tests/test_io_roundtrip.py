@@ -40,7 +40,7 @@ def test_backed_object_persists_new_elements_and_keeps_the_rest(small_sdata, tmp
     small_sdata.write(path)
     sdata = read_zarr(path)
     image_before = sdata["dapi"].data.compute()
-    halo.tl.segment(sdata, progress=False)
+    halo.tl.segment(sdata, method="expansion", progress=False)
     on_disk = read_zarr(path)
     _assert_same_outputs(sdata, on_disk)
     np.testing.assert_array_equal(on_disk["dapi"].data.compute(), image_before)
@@ -48,7 +48,7 @@ def test_backed_object_persists_new_elements_and_keeps_the_rest(small_sdata, tmp
     assert len(on_disk["transcripts"]) == len(small_sdata["transcripts"])
 
     # a second run replaces the first on disk, and leaves no temporary element behind
-    halo.tl.segment(sdata, expansion_um=2.0, progress=False)
+    halo.tl.segment(sdata, method="expansion", expansion_um=2.0, progress=False)
     again = read_zarr(path)
     _assert_same_outputs(sdata, again)
     assert again["halo_table"].uns["halo"]["params"]["expansion_um"] == 2.0
@@ -57,7 +57,7 @@ def test_backed_object_persists_new_elements_and_keeps_the_rest(small_sdata, tmp
 
 def test_shifting_the_transcripts_moves_their_assignment(small_sdata):
     reference = halo.datasets.synthetic(size_um=(110.0, 90.0), seed=3)
-    halo.tl.segment(reference, progress=False)
+    halo.tl.segment(reference, method="expansion", progress=False)
     shift_px = 15
     to_pixels = get_transformation(small_sdata["transcripts"], "global")
     set_transformation(
@@ -65,7 +65,7 @@ def test_shifting_the_transcripts_moves_their_assignment(small_sdata):
         Sequence([to_pixels, Translation([shift_px, 0], axes=("x", "y"))]),
         "global",
     )
-    halo.tl.segment(small_sdata, progress=False)
+    halo.tl.segment(small_sdata, method="expansion", progress=False)
     # the cells come from the image and do not move; the transcripts land in other cells
     assert shapely.equals(
         reference["halo_boundaries"].geometry.to_numpy(), small_sdata["halo_boundaries"].geometry.to_numpy()
@@ -85,8 +85,8 @@ def test_image_transformation_travels_to_the_outputs(small_sdata):
     points = get_transformation(small_sdata["transcripts"], "global")
     set_transformation(small_sdata["transcripts"], Sequence([points, moved]), "global")
     reference = halo.datasets.synthetic(size_um=(110.0, 90.0), seed=3)
-    halo.tl.segment(reference, progress=False)
-    halo.tl.segment(small_sdata, progress=False)
+    halo.tl.segment(reference, method="expansion", progress=False)
+    halo.tl.segment(small_sdata, method="expansion", progress=False)
     # the pixel-space results are unchanged, and the shapes carry the image's new transformation
     assert get_transformation(small_sdata["halo_boundaries"], "global") == moved
     assert shapely.equals(
@@ -101,8 +101,8 @@ def test_pixel_size_follows_the_micron_scale(small_sdata):
     # transcripts given in a unit twice as small: same pixels, areas four times as large in "um^2"
     frame = small_sdata["transcripts"].compute()
     reference = halo.datasets.synthetic(size_um=(110.0, 90.0), seed=3)
-    halo.tl.segment(reference, progress=False)
-    halo.tl.segment(small_sdata, um_per_px=0.2125 * 2, expansion_um=10.0, progress=False)
+    halo.tl.segment(reference, method="expansion", progress=False)
+    halo.tl.segment(small_sdata, method="expansion", um_per_px=0.2125 * 2, expansion_um=10.0, progress=False)
     assert len(frame) == len(small_sdata["transcripts"])
     np.testing.assert_allclose(
         small_sdata["halo_table"].obs["nucleus_area_um2"].sum(),
@@ -114,7 +114,7 @@ def test_pixel_size_follows_the_micron_scale(small_sdata):
 def test_runs_on_sopa_toy_dataset():
     sopa = pytest.importorskip("sopa")
     sdata = sopa.io.toy_dataset(length=512, seed=0)
-    halo.tl.segment(sdata, progress=False)
+    halo.tl.segment(sdata, method="expansion", progress=False)
     table = sdata["halo_table"]
     assert table.n_obs == len(sdata["halo_boundaries"]) > 5
     assigned = sdata["transcripts"]["halo_cell_id"].compute()

@@ -26,10 +26,10 @@ def test_minimal_xenium_folder_is_segmented_end_to_end(tmp_path):
         tmp_path / "xenium", dapi=truth["dapi"].data[0].compute(), transcripts=transcripts, n_control_transcripts=20
     )
     sdata = spatialdata_io.xenium(folder, **XENIUM_READER_KWARGS)
-    halo.tl.segment(sdata, progress=False)
+    halo.tl.segment(sdata, method="expansion", progress=False)
 
     reference = halo.datasets.synthetic(size_um=(80.0, 60.0), seed=11)
-    halo.tl.segment(reference, progress=False)
+    halo.tl.segment(reference, method="expansion", progress=False)
     # same image and transcripts, whether built by halo or read from the vendor folder
     assert len(sdata["halo_boundaries"]) == len(reference["halo_boundaries"]) > 20
     params = sdata["halo_table"].uns["halo"]["params"]

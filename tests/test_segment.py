@@ -90,22 +90,46 @@ def test_morphology_in_obs_is_consistent(segmented):
     centroids = shapely.get_coordinates(shapes.geometry.centroid)
     np.testing.assert_allclose(table.obsm["spatial"], centroids, atol=1e-6)
     params = table.uns["halo"]["params"]
-    assert params["method"] == "expansion" and params["expansion_um"] == 5.0
+    assert params["expansion_um"] == 5.0 and params["max_reach_um"] == 15.0
     assert "spatialdata" in table.uns["halo"]["versions"]
+    if params["method"] == "halo":
+        assert ((obs["confidence"] >= 0) & (obs["confidence"] <= 1)).all()
+    else:
+        assert "confidence" not in obs
 
 
-def test_expansion_is_bounded_by_the_distance(segmented):
+def test_cells_reach_no_farther_than_the_method_allows(segmented):
+    params = segmented["halo_table"].uns["halo"]["params"]
+    reach_um = params["expansion_um"] if params["method"] == "expansion" else params["max_reach_um"]
     cells = segmented["halo_boundaries"].geometry
     nuclei = segmented["halo_nuclei"].geometry
-    grown = shapely.buffer(nuclei.to_numpy(), 5.0 / 0.2125 + 1.0)
+    grown = shapely.buffer(nuclei.to_numpy(), reach_um / 0.2125 + 1.0)
     assert shapely.covers(grown, cells.loc[nuclei.index].to_numpy()).all()
+
+
+def test_halo_gives_one_cell_per_nucleus_whatever_the_tiling():
+    one = halo.datasets.synthetic(size_um=(150.0, 110.0), seed=5)
+    many = halo.datasets.synthetic(size_um=(150.0, 110.0), seed=5)
+    halo.tl.segment(one, tile_um=1000.0, progress=False)
+    halo.tl.segment(many, tile_um=75.0, overlap_um=70.0, max_reach_um=6.0, progress=False)
+    one_again = halo.datasets.synthetic(size_um=(150.0, 110.0), seed=5)
+    halo.tl.segment(one_again, tile_um=1000.0, overlap_um=70.0, max_reach_um=6.0, progress=False)
+    assert many["halo_table"].uns["halo"]["params"]["n_tiles"] >= 4
+    a, b = one_again["halo_boundaries"], many["halo_boundaries"]
+    assert len(a) == len(b) == len(one["halo_boundaries"])
+    # the network runs on patches fixed to the slide, so every pixel's prediction is the same in every tiling
+    assert shapely.equals(a.geometry.to_numpy(), b.geometry.to_numpy()).all()
+    np.testing.assert_array_equal(
+        one_again["transcripts"]["halo_cell_id"].compute().to_numpy(), many["transcripts"]["halo_cell_id"].compute().to_numpy()
+    )
+    np.testing.assert_array_equal(one_again["halo_table"].obs["confidence"], many["halo_table"].obs["confidence"])
 
 
 def test_one_tile_and_many_tiles_give_the_same_result():
     one = halo.datasets.synthetic(seed=5)
     many = halo.datasets.synthetic(seed=5)
-    halo.tl.segment(one, tile_um=1000.0, progress=False)
-    halo.tl.segment(many, tile_um=81.0, overlap_um=80.0, progress=False)
+    halo.tl.segment(one, method="expansion", tile_um=1000.0, progress=False)
+    halo.tl.segment(many, method="expansion", tile_um=81.0, overlap_um=80.0, progress=False)
     assert many["halo_table"].uns["halo"]["params"]["n_tiles"] >= 6
     a, b = one["halo_boundaries"], many["halo_boundaries"]
     assert len(a) == len(b)
@@ -119,8 +143,8 @@ def test_one_tile_and_many_tiles_give_the_same_result():
 
 def test_existing_nucleus_segmentation_gives_one_cell_per_nucleus(small_sdata):
     n_true = len(small_sdata["true_nucleus_boundaries"])
-    halo.tl.segment(small_sdata, nuclei_key="true_nuclei", key_added="from_labels", progress=False)
-    halo.tl.segment(small_sdata, nuclei_key="true_nucleus_boundaries", key_added="from_shapes", progress=False)
+    halo.tl.segment(small_sdata, method="expansion", nuclei_key="true_nuclei", key_added="from_labels", progress=False)
+    halo.tl.segment(small_sdata, method="expansion", nuclei_key="true_nucleus_boundaries", key_added="from_shapes", progress=False)
     for key in ("from_labels", "from_shapes"):
         assert len(small_sdata[f"{key}_boundaries"]) == n_true
     # both routes rasterise the same nuclei, so they draw the same cells
@@ -130,16 +154,16 @@ def test_existing_nucleus_segmentation_gives_one_cell_per_nucleus(small_sdata):
 
 
 def test_rerun_with_same_key_replaces_results(small_sdata):
-    halo.tl.segment(small_sdata, expansion_um=2.0, progress=False)
+    halo.tl.segment(small_sdata, method="expansion", expansion_um=2.0, progress=False)
     small_area = small_sdata["halo_table"].obs["area_um2"].sum()
-    halo.tl.segment(small_sdata, expansion_um=6.0, progress=False)
+    halo.tl.segment(small_sdata, method="expansion", expansion_um=6.0, progress=False)
     assert small_sdata["halo_table"].obs["area_um2"].sum() > small_area
     assert small_sdata["halo_table"].uns["halo"]["params"]["expansion_um"] == 6.0
     assert [k for k in small_sdata.shapes if k.startswith("halo")] == ["halo_boundaries", "halo_nuclei"]
 
 
 def test_failed_run_keeps_previous_results(small_sdata, monkeypatch):
-    halo.tl.segment(small_sdata, progress=False)
+    halo.tl.segment(small_sdata, method="expansion", progress=False)
     before = small_sdata["halo_boundaries"].copy()
     column_before = small_sdata["transcripts"]["halo_cell_id"].compute().to_numpy()
 
@@ -148,6 +172,6 @@ def test_failed_run_keeps_previous_results(small_sdata, monkeypatch):
 
     monkeypatch.setattr("halo.tl._segment.segment_tile", broken)
     with pytest.raises(RuntimeError, match="tile crashed"):
-        halo.tl.segment(small_sdata, expansion_um=1.0, progress=False)
+        halo.tl.segment(small_sdata, method="expansion", expansion_um=1.0, progress=False)
     assert small_sdata["halo_boundaries"].equals(before)
     np.testing.assert_array_equal(small_sdata["transcripts"]["halo_cell_id"].compute().to_numpy(), column_before)

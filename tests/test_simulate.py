@@ -140,7 +140,7 @@ def test_spatialdata_ids_line_up_and_segment_finds_inputs(platform):
     if platform == "xenium":
         assert "qv" in frame.columns
 
-    halo.tl.segment(sdata, progress=False, key_added="sim")
+    halo.tl.segment(sdata, method="expansion", progress=False, key_added="sim")
     found = sdata["sim_boundaries"]
     assert 0.5 * n < len(found) <= 1.2 * n
     assigned = sdata[names["points"]]["sim_cell_id"].compute().to_numpy()

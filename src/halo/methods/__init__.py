@@ -11,7 +11,7 @@ from ._nuclei import (
     nuclei_from_labels,
 )
 
-METHODS = ("expansion",)
+METHODS = ("halo", "expansion")
 
 __all__ = [
     "METHODS",

@@ -81,6 +81,8 @@ def cell_table(stitched: Stitched, counts, genes: list[str], um_per_px: float, r
         },
         index=pd.Index([str(i) for i in range(1, n + 1)]),
     )
+    if "confidence" in stitched.per_cell:
+        obs["confidence"] = stitched.per_cell["confidence"]
     var = pd.DataFrame(index=pd.Index(genes))
     table = ad.AnnData(X=counts, obs=obs, var=var, layers={"counts": counts.copy()})
     table.obsm["spatial"] = np.column_stack([stitched.per_cell["centroid_x"], stitched.per_cell["centroid_y"]])

@@ -46,6 +46,8 @@ def stitch(results: list[TileResult], n_transcripts: int) -> Stitched:
     cell_polygons = [p for r in results for p in r.cell_polygons]
     nucleus_polygons = [p for r in results for p in r.nucleus_polygons]
     per_cell = {name: np.concatenate([getattr(r, name) for r in results])[order] for name in _PER_CELL}
+    if results and results[0].confidence is not None:
+        per_cell["confidence"] = np.concatenate([r.confidence for r in results])[order]
 
     assignment = np.zeros(n_transcripts, dtype=np.int64)
     for r in results:

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..geometry import keep_largest_component, label_morphology, labels_to_polygons
 from ..methods import NucleusPolygons, NucleusTile, detect_nuclei, expand_nuclei, nuclei_from_labels
-from ..tiling import Tile
+from ..tiling import Box, Tile
 
 
 @dataclass(frozen=True)
@@ -19,10 +19,43 @@ class TileContext:
     slide_shape: tuple[int, int]
     um_per_px: float
     expansion_px: float
+    """Nuclear expansion: the distance grown; the model: the farthest a cell reaches from its nucleus."""
     nuclei: Any
     """:class:`~halo.methods.DapiStatistics` with ``nucleus_options``, a :class:`~halo.methods.NucleusPolygons`,
     or ``"labels"`` when the nucleus window is a label image."""
     nucleus_options: Any = None
+    model: Any = None
+    """:class:`ModelContext` for ``method="halo"``; ``None`` for nuclear expansion."""
+
+
+@dataclass(frozen=True)
+class ModelContext:
+    """The network and the slide-wide constants its inputs are scaled with."""
+
+    net: Any
+    stats: Any
+    """:class:`~halo.model.SlideStatistics`."""
+    factor: int
+    """Native pixels per model pixel along each axis."""
+
+
+@dataclass
+class TileInputs:
+    """What one tile reads: raster windows over ``tile.window`` and the transcripts it needs."""
+
+    nucleus_window: np.ndarray | None
+    """Nuclear image or nucleus labels over the window; ``None`` for polygon nuclei."""
+    image_window: np.ndarray | None
+    """Nuclear image over ``raw_box``, for the model; ``None`` for nuclear expansion."""
+    tx_rows: np.ndarray
+    """Rows in the points element of the transcripts in the tile's core (the ones it counts)."""
+    tx_x: np.ndarray
+    tx_y: np.ndarray
+    """Slide pixel coordinates of those transcripts."""
+    window_tx: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    """``(x, y, gene)`` of every kept transcript in ``raw_box``, relative to it, for the model's inputs."""
+    raw_box: Box | None = None
+    """The slide box ``image_window`` covers: the window grown to whole network patches."""
 
 
 @dataclass
@@ -39,6 +72,7 @@ class TileResult:
     elongation: np.ndarray
     tx_rows: np.ndarray
     tx_keys: np.ndarray
+    confidence: np.ndarray | None = None
 
 
 def _nuclei_for(tile: Tile, window: np.ndarray | None, context: TileContext) -> NucleusTile:
@@ -50,24 +84,41 @@ def _nuclei_for(tile: Tile, window: np.ndarray | None, context: TileContext) -> 
     return detect_nuclei(window, tile.window, width, context.nuclei, context.nucleus_options, context.um_per_px)
 
 
-def segment_tile(
-    tile: Tile, window: np.ndarray | None, tx_rows: np.ndarray, tx_x: np.ndarray, tx_y: np.ndarray, context: TileContext
-) -> TileResult:
+def _cells_for(tile: Tile, nuclei: NucleusTile, inputs: TileInputs, context: TileContext):
+    """Cell labels over the window (one per nucleus, same labels) and, for the model, per-cell confidence."""
+    if context.model is None:
+        return expand_nuclei(nuclei.labels, context.expansion_px), None
+    from ..model import cell_confidence, decode_cells, predict_region, upsample
+
+    model, f = context.model, context.model.factor
+    window, raw = tile.window, inputs.raw_box
+    slide_model = (-(-context.slide_shape[0] // f), -(-context.slide_shape[1] // f))
+    probabilities = predict_region(
+        model.net, np.asarray(inputs.image_window), inputs.window_tx, model.stats,
+        raw_model=(raw.y0 // f, -(-raw.y1 // f), raw.x0 // f, -(-raw.x1 // f)),
+        want_model=(window.y0 // f, -(-window.y1 // f), window.x0 // f, -(-window.x1 // f)),
+        slide_model=slide_model, factor=f, um_per_px=context.um_per_px,
+    )  # fmt: skip
+    probabilities = upsample(probabilities, f, nuclei.labels.shape)
+    cells = decode_cells(probabilities[0], probabilities[1], nuclei.labels, context.expansion_px)
+    n = nuclei.keys.size
+    return cells, cell_confidence(probabilities[0], probabilities[1], cells, n)
+
+
+def segment_tile(tile: Tile, inputs: TileInputs, context: TileContext) -> TileResult:
     """Segment the tile's window and keep what its core owns.
 
     Parameters
     ----------
     tile
         The tile.
-    window
-        The nuclear image (or nucleus labels) over ``tile.window``; ``None`` for polygon nuclei.
-    tx_rows, tx_x, tx_y
-        Row numbers in the points element and pixel coordinates of the transcripts in ``tile.core``.
+    inputs
+        Its raster windows and transcripts.
     context
         Settings shared by all tiles.
     """
-    nuclei = _nuclei_for(tile, window, context)
-    cells = expand_nuclei(nuclei.labels, context.expansion_px)
+    nuclei = _nuclei_for(tile, inputs.nucleus_window, context)
+    cells, confidence = _cells_for(tile, nuclei, inputs, context)
     nucleus_labels = keep_largest_component(np.where(cells == nuclei.labels, nuclei.labels, 0))
     n = nuclei.keys.size
     offset = (tile.window.y0, tile.window.x0)
@@ -78,9 +129,9 @@ def segment_tile(
     cell_polygons = labels_to_polygons(cells, ids=owned_ids, offset=(tile.window.x0, tile.window.y0))
     nucleus_polygons = labels_to_polygons(nucleus_labels, ids=owned_ids, offset=(tile.window.x0, tile.window.y0))
 
-    local_rows = np.floor(tx_y).astype(np.int64) - tile.window.y0
-    local_cols = np.floor(tx_x).astype(np.int64) - tile.window.x0
-    under = cells[local_rows, local_cols] if tx_rows.size else np.zeros(0, np.int32)
+    local_rows = np.floor(inputs.tx_y).astype(np.int64) - tile.window.y0
+    local_cols = np.floor(inputs.tx_x).astype(np.int64) - tile.window.x0
+    under = cells[local_rows, local_cols] if inputs.tx_rows.size else np.zeros(0, np.int32)
     key_of = np.concatenate([[-1], nuclei.keys])
     return TileResult(
         keys=nuclei.keys[owned],
@@ -91,6 +142,7 @@ def segment_tile(
         centroid_x=shape["centroid_x"][owned],
         centroid_y=shape["centroid_y"][owned],
         elongation=shape["elongation"][owned],
-        tx_rows=tx_rows,
+        tx_rows=inputs.tx_rows,
         tx_keys=key_of[under],
+        confidence=None if confidence is None else confidence[owned],
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -20,8 +21,8 @@ from ..pipeline._outputs import (
     points_with_assignment,
 )
 from ..pipeline._stitch import stitch
-from ..pipeline._tile import TileContext, segment_tile
-from ..tiling import tile_grid, tile_of_points
+from ..pipeline._tile import ModelContext, TileContext, TileInputs, segment_tile
+from ..tiling import Box, tile_grid, tile_of_points
 
 if TYPE_CHECKING:
     from spatialdata import SpatialData
@@ -35,9 +36,11 @@ def segment(
     image_key: str | None = None,
     points_key: str | None = None,
     channel: str | int | None = None,
-    method: str = "expansion",
+    method: str = "halo",
     nuclei_key: str | None = None,
     expansion_um: float = 5.0,
+    max_reach_um: float = 15.0,
+    device: str | None = None,
     tile_um: float = 500.0,
     overlap_um: float | None = None,
     control_pattern: str | None = hio.DEFAULT_CONTROL_PATTERN,
@@ -66,12 +69,19 @@ def segment(
     channel
         Nuclear channel name or index; by default the one named DAPI, or the only channel.
     method
-        ``"expansion"``: nuclei grown by up to ``expansion_um`` without entering a neighbour.
+        ``"halo"``: the pretrained network draws each cell from the nuclear image and the transcripts, grown from
+        its nucleus up to ``max_reach_um``; ``"expansion"``: nuclei grown by up to ``expansion_um`` without
+        entering a neighbour.
     nuclei_key
         Use this existing nucleus segmentation (labels on the image's pixel grid, or polygon shapes) instead of
         detecting nuclei in the image.
     expansion_um
-        Largest distance a cell extends beyond its nucleus.
+        ``method="expansion"``: largest distance a cell extends beyond its nucleus.
+    max_reach_um
+        ``method="halo"``: largest distance a cell extends beyond its nucleus.
+    device
+        ``method="halo"``: torch device for the network; by default CUDA, then MPS, then CPU. Asking for a device
+        that is not there is an error, never a silent fallback.
     tile_um
         Side of a tile core. Memory grows with the square of this, not with the slide.
     overlap_um
@@ -101,7 +111,8 @@ def segment(
     - ``sdata.shapes[f"{key_added}_nuclei"]``: the nucleus of each cell, same index.
     - ``sdata.tables[f"{key_added}_table"]``: cells x genes, sparse int32 counts in ``X`` and ``layers["counts"]``;
       ``obs``: ``cell_id``, ``region``, ``area_um2``, ``perimeter_um``, ``elongation``, ``solidity``,
-      ``nucleus_area_um2``, ``transcript_count``; ``obsm["spatial"]``: centroids in image pixels;
+      ``nucleus_area_um2``, ``transcript_count`` and, with ``method="halo"``, ``confidence`` (mean predicted cell
+      probability away from boundaries, 0-1); ``obsm["spatial"]``: centroids in image pixels;
       ``uns["halo"]``: parameters, element names and versions. Linked to the boundaries by ``TableModel``.
     - ``sdata.points[points_key][f"{key_added}_cell_id"]``: the cell of each transcript, 0 for none (also for
       dropped control and low-quality transcripts).
@@ -112,9 +123,16 @@ def segment(
         msg = f"Unknown method {method!r}; choose one of {list(METHODS)}."
         raise ValueError(msg)
     options = NucleusOptions.from_any(nucleus_options)
+    if not expansion_um >= 0:
+        msg = f"expansion_um must be >= 0, got {expansion_um!r}."
+        raise ValueError(msg)
+    if not max_reach_um > 0:
+        msg = f"max_reach_um must be positive, got {max_reach_um!r}."
+        raise ValueError(msg)
+    reach_um = max_reach_um if method == "halo" else expansion_um
     if overlap_um is None:
-        overlap_um = _default_overlap_um(expansion_um, options)
-    _check_geometry(expansion_um, tile_um, overlap_um, options)
+        overlap_um = _default_overlap_um(reach_um, options)
+    _check_geometry(reach_um, tile_um, overlap_um, options)
     names = element_names(key_added)
     planned = {names["boundaries"]: "shapes", names["nuclei"]: "shapes", names["table"]: "tables"}
     hio.check_writable(sdata, planned)
@@ -133,11 +151,16 @@ def segment(
         sdata, points_key, to_pixels, control_pattern=control_pattern, min_qv=min_qv
     )
 
-    context, window_source = _nucleus_source(sdata, nuclei_key, image, options, slide_shape, um_per_px, expansion_um)
-    core_px = max(1, round(tile_um / um_per_px))
-    margin_px = int(np.ceil(overlap_um / 2 / um_per_px))
+    context, window_source = _nucleus_source(sdata, nuclei_key, image, options, slide_shape, um_per_px, reach_um)
+    align = 1
+    if method == "halo":
+        context = replace(context, model=_model_context(image, transcripts, um_per_px, options, device))
+        align = context.model.factor  # tiles start on the model's pixel grid, so no result depends on the tiling
+    core_px = _round_up(max(1, round(tile_um / um_per_px)), align)
+    margin_px = _round_up(int(np.ceil(overlap_um / 2 / um_per_px)), align)
     tiles = tile_grid(slide_shape, core_px, margin_px)
-    results = _run_tiles(tiles, window_source, transcripts, context, core_px, progress)
+    image_source = image.data if method == "halo" else None
+    results = _run_tiles(tiles, window_source, image_source, transcripts, context, core_px, progress)
     stitched = stitch(results, transcripts.n_total)
     if stitched.n_cells == 0:
         msg = (
@@ -149,7 +172,7 @@ def segment(
     counts = count_matrix(stitched.assignment, transcripts.gene, stitched.n_cells, len(transcripts.genes))
     uns = _provenance(
         method=method, image_key=image.key, channel=image.channel, points_key=points_key, nuclei_key=nuclei_key,
-        expansion_um=expansion_um, tile_um=tile_um, overlap_um=overlap_um, control_pattern=control_pattern,
+        expansion_um=expansion_um, max_reach_um=max_reach_um, tile_um=tile_um, overlap_um=overlap_um, control_pattern=control_pattern,
         min_qv=min_qv, um_per_px=um_per_px, nucleus_options=options, names=names, n_tiles=len(tiles),
     )  # fmt: skip
     table = cell_table(stitched, counts, transcripts.genes, um_per_px, names["boundaries"], uns)
@@ -167,24 +190,40 @@ def segment(
     )  # fmt: skip
 
 
+def _round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
+
+
+def _model_context(image, transcripts, um_per_px: float, options: NucleusOptions, device: str | None) -> ModelContext:
+    """Load the shipped network and compute the slide-wide scaling of its inputs."""
+    from .. import model
+
+    net = model.pretrained().to(model.pick_device(device))
+    stain = dapi_statistics(image.overview, options)
+    kept = transcripts.kept
+    embedding, density = model.gene_embedding(
+        transcripts.x[kept] * um_per_px, transcripts.y[kept] * um_per_px, transcripts.gene[kept], len(transcripts.genes)
+    )
+    stats = model.SlideStatistics(stain.low, stain.high, density, embedding)
+    return ModelContext(net=net, stats=stats, factor=model.bin_factor(um_per_px))
+
+
 def _default_overlap_um(expansion_um: float, options: NucleusOptions) -> float:
     """Twice the largest cell diameter, rounded up to a multiple of 10 um."""
     cell_diameter = options.max_diameter_um + 2 * max(expansion_um, 0.0)
     return float(10 * np.ceil(2 * cell_diameter / 10))
 
 
-def _check_geometry(expansion_um: float, tile_um: float, overlap_um: float, options: NucleusOptions) -> None:
-    if not expansion_um >= 0:
-        msg = f"expansion_um must be >= 0, got {expansion_um!r}."
-        raise ValueError(msg)
+def _check_geometry(reach_um: float, tile_um: float, overlap_um: float, options: NucleusOptions) -> None:
     if not tile_um > 0:
         msg = f"tile_um must be positive, got {tile_um!r}."
         raise ValueError(msg)
-    cell_diameter = options.max_diameter_um + 2 * expansion_um
+    cell_diameter = options.max_diameter_um + 2 * reach_um
     if not overlap_um >= 2 * cell_diameter:
         msg = (
             f"overlap_um={overlap_um} is less than twice the largest cell diameter ({cell_diameter:.1f} um = largest "
-            f"nucleus + 2 x expansion_um), so cells at tile seams could be cut. Use overlap_um >= {2 * cell_diameter:.1f}."
+            f"nucleus + 2 x the reach, expansion_um or max_reach_um), so cells at tile seams could be cut. "
+            f"Use overlap_um >= {2 * cell_diameter:.1f}."
         )
         raise ValueError(msg)
     if overlap_um >= tile_um:
@@ -212,7 +251,7 @@ def _nucleus_source(sdata, nuclei_key, image, options, slide_shape, um_per_px, e
     raise KeyError(msg)
 
 
-def _run_tiles(tiles, window_source, transcripts, context, core_px, progress):
+def _run_tiles(tiles, window_source, image_source, transcripts, context, core_px, progress):
     """Segment all tiles with dask; transcripts are sorted by tile once and handed out as slices."""
     import dask
 
@@ -220,23 +259,55 @@ def _run_tiles(tiles, window_source, transcripts, context, core_px, progress):
     tile_index[~transcripts.kept] = -1
     order = np.argsort(tile_index, kind="stable")
     bounds = np.searchsorted(tile_index[order], np.arange(len(tiles) + 1))
+    grid = (order, bounds, -(-context.slide_shape[1] // core_px), core_px)
     tasks = []
     for tile in tiles:
         rows = order[bounds[tile.index] : bounds[tile.index + 1]]
-        window = None
-        if window_source is not None:
-            box = tile.window
-            window = window_source[box.y0 : box.y1, box.x0 : box.x1]
-        task = dask.delayed(segment_tile, pure=True)(
-            tile, window, rows, transcripts.x[rows], transcripts.y[rows], context, dask_key_name=f"halo-tile-{tile.index}"
+        box = tile.window
+        raw = None if context.model is None else _model_raw_box(box, context)
+        inputs = TileInputs(
+            nucleus_window=None if window_source is None else window_source[box.y0 : box.y1, box.x0 : box.x1],
+            image_window=None if raw is None else image_source[raw.y0 : raw.y1, raw.x0 : raw.x1],
+            tx_rows=rows,
+            tx_x=transcripts.x[rows],
+            tx_y=transcripts.y[rows],
+            window_tx=None if raw is None else _transcripts_in(raw, grid, transcripts),
+            raw_box=raw,
         )
-        tasks.append(task)
+        tasks.append(dask.delayed(segment_tile, pure=True)(tile, inputs, context, dask_key_name=f"halo-tile-{tile.index}"))
     if progress:
         from tqdm.dask import TqdmCallback
 
         with TqdmCallback(desc="halo tiles", leave=False):
             return list(dask.compute(*tasks))
     return list(dask.compute(*tasks))
+
+
+def _model_raw_box(window: Box, context) -> Box:
+    """Native box of the data the network needs to predict ``window`` on the slide's fixed patch grid."""
+    from ..model import patch_reach
+
+    f = context.model.factor
+    slide_model = (-(-context.slide_shape[0] // f), -(-context.slide_shape[1] // f))
+    want = (window.y0 // f, -(-window.y1 // f), window.x0 // f, -(-window.x1 // f))
+    y0, y1, x0, x1 = patch_reach(want, slide_model)
+    height, width = context.slide_shape
+    return Box(y0 * f, min(y1 * f, height), x0 * f, min(x1 * f, width))
+
+
+def _transcripts_in(box: Box, grid, transcripts):
+    """``(x, y, gene)`` relative to ``box`` of the kept transcripts in it, gathered from the tile cores it meets."""
+    order, bounds, n_cols, core_px = grid
+    n_rows = (len(bounds) - 1) // n_cols
+    picked = [
+        order[bounds[r * n_cols + c] : bounds[r * n_cols + c + 1]]
+        for r in range(box.y0 // core_px, min(-(-box.y1 // core_px), n_rows))
+        for c in range(box.x0 // core_px, min(-(-box.x1 // core_px), n_cols))
+    ]
+    rows = np.sort(np.concatenate(picked))
+    x, y = transcripts.x[rows], transcripts.y[rows]
+    inside = (x >= box.x0) & (x < box.x1) & (y >= box.y0) & (y < box.y1)
+    return x[inside] - box.x0, y[inside] - box.y0, transcripts.gene[rows[inside]]
 
 
 def _provenance(*, nucleus_options: NucleusOptions, names: dict[str, str], **params) -> dict[str, Any]:

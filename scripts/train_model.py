@@ -1,0 +1,61 @@
+"""Train the halo network on simulated tissue, resumably, and optionally export it as the shipped weights.
+
+Examples
+--------
+python scripts/train_model.py runs/v1 --steps 3000            # train (or resume) into runs/v1
+python scripts/train_model.py runs/v1 --export halo_v1         # copy the checkpoint into the package, with checksum
+python scripts/train_model.py runs/holdout --exclude liver adipose   # leave archetypes out to measure generalisation
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+from pathlib import Path
+
+from halo.datasets import ARCHETYPES
+from halo.model import TrainConfig, load_weights, save_weights, train
+from halo.model._weights import _weights_dir
+
+
+def export(run: Path, name: str) -> None:
+    """Copy the run's weights into ``halo/model/weights`` and record their checksum and provenance."""
+    net = load_weights(run / "checkpoint.safetensors")
+    config = json.loads((run / "config.json").read_text())
+    folder = _weights_dir()
+    digest = save_weights(net, folder / f"{name}.safetensors", extra={"training": json.dumps(config)})
+    checksums_file = folder / "checksums.json"
+    checksums = json.loads(checksums_file.read_text()) if checksums_file.exists() else {}
+    checksums[name] = digest
+    checksums_file.write_text(json.dumps(checksums, indent=1, sort_keys=True) + "\n")
+    shutil.copy(run / "log.jsonl", folder.parent.parent.parent.parent / "docs" / "model" / f"{name}_log.jsonl")
+    logging.getLogger("halo").info("exported %s (sha256 %s)", name, digest)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run", type=Path, help="folder for checkpoints and the log (resumed when it exists)")
+    parser.add_argument("--steps", type=int, default=TrainConfig.steps)
+    parser.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
+    parser.add_argument("--width", type=int, default=TrainConfig.width)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--eval-every", type=int, default=TrainConfig.eval_every)
+    parser.add_argument("--exclude", nargs="*", default=[], choices=ARCHETYPES, help="archetypes kept out")
+    parser.add_argument("--device", default=None, help="torch device; default CUDA, then MPS, then CPU")
+    parser.add_argument("--export", metavar="NAME", help="export the finished run as shipped weights NAME")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if args.export:
+        export(args.run, args.export)
+        return
+    config = TrainConfig(
+        steps=args.steps, batch_size=args.batch_size, width=args.width, seed=args.seed, eval_every=args.eval_every,
+        archetypes=tuple(a for a in ARCHETYPES if a not in args.exclude) if args.exclude else (),
+    )  # fmt: skip
+    train(args.run, config=config, device=args.device)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+"""The pretrained halo network: inputs, architecture, weights, inference and training."""
+
+from ._features import MODEL_UM_PER_PX, N_CHANNELS, SlideStatistics, bin_factor, gene_embedding
+from ._infer import (
+    PATCH_CONTEXT,
+    PATCH_STRIDE,
+    cell_confidence,
+    decode_cells,
+    patch_reach,
+    predict,
+    predict_batch,
+    predict_region,
+    upsample,
+    window_features,
+)
+from ._net import OUTPUTS, HaloNet, NetConfig
+from ._train import HELD_OUT_SEED, TrainConfig, held_out_scores, pick_device, train
+from ._weights import PRETRAINED, load_weights, pretrained, save_weights
+
+__all__ = [
+    "HELD_OUT_SEED",
+    "MODEL_UM_PER_PX",
+    "N_CHANNELS",
+    "OUTPUTS",
+    "PATCH_CONTEXT",
+    "PATCH_STRIDE",
+    "PRETRAINED",
+    "HaloNet",
+    "NetConfig",
+    "SlideStatistics",
+    "TrainConfig",
+    "bin_factor",
+    "cell_confidence",
+    "decode_cells",
+    "gene_embedding",
+    "held_out_scores",
+    "load_weights",
+    "patch_reach",
+    "pick_device",
+    "predict",
+    "predict_batch",
+    "predict_region",
+    "pretrained",
+    "save_weights",
+    "train",
+    "upsample",
+    "window_features",
+]

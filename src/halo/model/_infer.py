@@ -1,0 +1,178 @@
+"""Run the network over one window and turn its probabilities into cells seeded by nuclei."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._features import N_CHANNELS, SlideStatistics, dapi_channel, model_shape, transcript_channels
+
+
+def window_features(
+    dapi: np.ndarray,
+    tx_x: np.ndarray,
+    tx_y: np.ndarray,
+    tx_gene: np.ndarray,
+    stats: SlideStatistics,
+    *,
+    factor: int,
+    um_per_px: float,
+) -> np.ndarray:
+    """``(N_CHANNELS, h, w)`` inputs at model resolution for a window; transcripts in the window's native pixels."""
+    channels = np.empty((N_CHANNELS, *model_shape(dapi.shape, factor)), np.float32)
+    channels[0] = dapi_channel(dapi, stats.dapi_low, stats.dapi_high, factor)
+    channels[1:] = transcript_channels(
+        tx_x / factor, tx_y / factor, tx_gene, channels.shape[1:], stats.embedding, stats.density_per_um2,
+        factor * um_per_px,
+    )  # fmt: skip
+    return channels
+
+
+PATCH_STRIDE = 208
+"""Side (model pixels) of the square whose outputs one network patch provides."""
+PATCH_CONTEXT = 24
+"""Context (model pixels) read around it; a patch is ``PATCH_STRIDE + 2 * PATCH_CONTEXT`` = 256 pixels wide."""
+
+
+def predict(net, features: np.ndarray) -> np.ndarray:
+    """Probabilities ``(3, h, w)`` (cell, boundary, nucleus) for ``(C, h, w)`` features, as uint8 (0-255).
+
+    The input is zero-padded at the bottom and right to the network's multiple.
+    """
+    return predict_batch(net, features[None])[0]
+
+
+def predict_batch(net, batch: np.ndarray) -> np.ndarray:
+    """:func:`predict` for a ``(B, C, h, w)`` batch."""
+    import torch
+
+    height, width = batch.shape[2:]
+    multiple = net.multiple
+    shape = (*batch.shape[:2], -(-height // multiple) * multiple, -(-width // multiple) * multiple)
+    padded = np.zeros(shape, np.float32)
+    padded[:, :, :height, :width] = batch
+    device = next(net.parameters()).device
+    with torch.inference_mode():
+        logits = net(torch.from_numpy(padded).to(device))[:, :, :height, :width]
+        return torch.round(torch.sigmoid(logits) * 255).to(torch.uint8).cpu().numpy()
+
+
+def patch_reach(box_model: tuple[int, int, int, int], slide_model: tuple[int, int]) -> tuple[int, int, int, int]:
+    """Model-pixel box ``(y0, y1, x0, x1)`` of raw data needed to predict ``box_model`` on the global patch grid.
+
+    Patches sit on a grid fixed to the slide (multiples of :data:`PATCH_STRIDE`), so every pixel's prediction
+    comes from the same patch with the same content, whichever tile asks: results do not depend on the tiling.
+    """
+    y0, y1, x0, x1 = box_model
+    s, c = PATCH_STRIDE, PATCH_CONTEXT
+    return (
+        max((y0 // s) * s - c, 0),
+        min(-(-y1 // s) * s + c, slide_model[0]),
+        max((x0 // s) * s - c, 0),
+        min(-(-x1 // s) * s + c, slide_model[1]),
+    )
+
+
+def predict_region(
+    net, dapi: np.ndarray, tx: tuple[np.ndarray, np.ndarray, np.ndarray], stats: SlideStatistics, *,
+    raw_model: tuple[int, int, int, int], want_model: tuple[int, int, int, int], slide_model: tuple[int, int],
+    factor: int, um_per_px: float, batch_size: int = 8,
+) -> np.ndarray:  # fmt: skip
+    """uint8 probabilities ``(3, h, w)`` over the model box ``want_model``, patch by patch on the global grid.
+
+    Parameters
+    ----------
+    dapi
+        Native nuclear image over ``raw_model`` (as :func:`patch_reach` gives it; clipped to the slide).
+    tx
+        ``(x, y, gene)`` of the transcripts in it, in its native pixels.
+    raw_model, want_model, slide_model
+        Model-pixel boxes ``(y0, y1, x0, x1)`` of the data and of the wanted output, and the slide's model shape.
+    """
+    s, c = PATCH_STRIDE, PATCH_CONTEXT
+    y0, y1, x0, x1 = want_model
+    out = np.zeros((3, y1 - y0, x1 - x0), np.uint8)
+    cells = [(a, b) for a in range(y0 // s, -(-y1 // s)) for b in range(x0 // s, -(-x1 // s))]
+    for start in range(0, len(cells), batch_size):
+        chunk = cells[start : start + batch_size]
+        batch = np.stack([_patch_features(dapi, tx, stats, a, b, raw_model, slide_model, factor, um_per_px) for a, b in chunk])
+        for (a, b), probabilities in zip(chunk, predict_batch(net, batch), strict=True):
+            # the patch's central stride square, clipped to the wanted box
+            ty0, ty1 = max(a * s, y0), min((a + 1) * s, y1)
+            tx0, tx1 = max(b * s, x0), min((b + 1) * s, x1)
+            py, px = ty0 - (a * s - c), tx0 - (b * s - c)
+            out[:, ty0 - y0 : ty1 - y0, tx0 - x0 : tx1 - x0] = probabilities[:, py : py + ty1 - ty0, px : px + tx1 - tx0]
+    return out
+
+
+def _patch_features(dapi, tx, stats, a, b, raw_model, slide_model, factor, um_per_px) -> np.ndarray:
+    """Features of the patch of stride square ``(a, b)``, zero outside the slide, at fixed offsets in the patch."""
+    s, c = PATCH_STRIDE, PATCH_CONTEXT
+    size = s + 2 * c
+    want = (a * s - c, a * s - c + size, b * s - c, b * s - c + size)
+    have = (max(want[0], 0), min(want[1], slide_model[0]), max(want[2], 0), min(want[3], slide_model[1]))
+    ry, rx = have[0] - raw_model[0], have[2] - raw_model[2]
+    crop = dapi[ry * factor : (ry + have[1] - have[0]) * factor, rx * factor : (rx + have[3] - have[2]) * factor]
+    x, y, gene = tx
+    x, y = x - rx * factor, y - ry * factor
+    inside = (x >= 0) & (y >= 0) & (x < crop.shape[1]) & (y < crop.shape[0])
+    features = window_features(crop, x[inside], y[inside], gene[inside], stats, factor=factor, um_per_px=um_per_px)
+    patch = np.zeros((N_CHANNELS, size, size), np.float32)
+    oy, ox = have[0] - want[0], have[2] - want[2]
+    patch[:, oy : oy + features.shape[1], ox : ox + features.shape[2]] = features
+    return patch
+
+
+def upsample(probabilities: np.ndarray, factor: int, shape: tuple[int, int]) -> np.ndarray:
+    """Repeat each model pixel over its ``factor`` x ``factor`` native block and crop to ``shape``."""
+    return np.repeat(np.repeat(probabilities, factor, axis=-2), factor, axis=-1)[..., : shape[0], : shape[1]]
+
+
+def decode_cells(
+    cell_probability: np.ndarray, boundary_probability: np.ndarray, nuclei: np.ndarray, max_reach_px: float
+) -> np.ndarray:
+    """Cells grown from the nuclei over the predicted cell area, meeting at predicted boundaries.
+
+    A seeded watershed on the boundary probability, restricted to pixels the network calls cell (or nucleus),
+    each cell within ``max_reach_px`` of its own nucleus: one cell per nucleus, touching cells split where the network sees a
+    border, and no cell reaching into extracellular space.
+
+    Parameters
+    ----------
+    cell_probability, boundary_probability
+        uint8 probabilities (0-255) on the native grid.
+    nuclei
+        int32 nucleus labels on the native grid; label ``i`` becomes cell ``i``.
+    max_reach_px
+        Largest distance from its nucleus a cell may reach.
+    """
+    from skimage.segmentation import expand_labels, watershed
+
+    from ..geometry import keep_largest_component
+
+    within_reach = expand_labels(nuclei, max_reach_px) > 0
+    mask = ((cell_probability >= 128) & within_reach) | (nuclei > 0)
+    cells = watershed(boundary_probability, markers=nuclei, mask=mask).astype(np.int32, copy=False)
+    return keep_largest_component(_within_own_reach(cells, nuclei, max_reach_px))
+
+
+def _within_own_reach(cells: np.ndarray, nuclei: np.ndarray, max_reach_px: float) -> np.ndarray:
+    """Drop the pixels of each cell that lie farther than ``max_reach_px`` from its own nucleus."""
+    from scipy import ndimage
+
+    out = cells.copy()
+    for label, box in enumerate(ndimage.find_objects(cells), start=1):
+        if box is None:
+            continue
+        own = cells[box] == label
+        distance = ndimage.distance_transform_edt(nuclei[box] != label)
+        out[box][own & (distance > max_reach_px)] = 0
+    return out
+
+
+def cell_confidence(cell_probability: np.ndarray, boundary_probability: np.ndarray, cells: np.ndarray, n: int):
+    """Per-cell confidence in [0, 1]: mean predicted cell probability times (1 - boundary probability) inside it."""
+    flat = cells.ravel()
+    area = np.bincount(flat, minlength=n + 1)[1:].astype(np.float64)
+    inside = (cell_probability.astype(np.float64) * (255 - boundary_probability.astype(np.float64))).ravel()
+    score = np.bincount(flat, weights=inside, minlength=n + 1)[1:] / 255**2
+    return np.divide(score, area, out=np.zeros(n), where=area > 0)

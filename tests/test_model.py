@@ -1,0 +1,164 @@
+"""The network's inputs, weights, decoding and training loop."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from halo import model
+from halo.model._data import cell_borders, example_from_tissue
+from halo.model._train import TrainConfig, batch_for_step
+
+
+def test_dapi_channel_averages_blocks_and_pads_the_edge():
+    window = np.arange(5 * 4, dtype=np.float32).reshape(5, 4)
+    out = model._features.dapi_channel(window, 0.0, 19.0, 2)
+    assert out.shape == model._features.model_shape(window.shape, 2) == (3, 2)
+    np.testing.assert_allclose(out[0, 0], window[:2, :2].mean() / 19)
+    # the last row is padded by repeating row 4
+    np.testing.assert_allclose(out[2, 1], window[4, 2:4].mean() / 19)
+
+
+def test_gene_embedding_separates_genes_of_different_regions():
+    rng = np.random.default_rng(0)
+    n = 20_000
+    x = rng.uniform(0, 400, n)
+    y = rng.uniform(0, 200, n)
+    left = x < 200
+    # genes 0-2 on the left, 3-5 on the right, 6-7 everywhere
+    gene = np.where(left, rng.integers(0, 3, n), rng.integers(3, 6, n))
+    everywhere = rng.random(n) < 0.3
+    gene[everywhere] = rng.integers(6, 8, int(everywhere.sum()))
+    loadings, density = model.gene_embedding(x, y, gene, 8)
+    assert loadings.shape == (8, model._features.N_EMBEDDING)
+    assert density == pytest.approx(n / (400 * 200), rel=0.05)
+    first = loadings[:, 0]
+    assert np.sign(first[:3]).tolist() == [np.sign(first[0])] * 3
+    assert np.all(np.sign(first[3:6]) == -np.sign(first[0]))
+
+
+def test_transcript_channels_follow_the_transcripts():
+    embedding = np.zeros((2, model._features.N_EMBEDDING), np.float32)
+    embedding[0, 0], embedding[1, 0] = 1.0, -1.0
+    x = np.r_[np.full(200, 5.5), np.full(200, 25.5)]
+    y = np.full(400, 10.5)
+    gene = np.r_[np.zeros(200, np.int32), np.ones(200, np.int32)]
+    channels = model._features.transcript_channels(x, y, gene, (20, 32), embedding, 0.05, 0.5)
+    density, first = channels[0], channels[1]
+    assert density[10, 5] > density[10, 15] and density[10, 25] > density[10, 15]
+    assert first[10, 5] > 0.5 and first[10, 25] < -0.5
+    # a transcript with gene -1 (dropped) or outside the grid changes nothing
+    more = model._features.transcript_channels(
+        np.r_[x, 3.0, 100.0], np.r_[y, 3.0, 3.0], np.r_[gene, -1, 0], (20, 32), embedding, 0.05, 0.5
+    )
+    np.testing.assert_array_equal(more, channels)
+
+
+def test_decode_gives_one_cell_per_nucleus_split_at_the_boundary():
+    nuclei = np.zeros((40, 60), np.int32)
+    nuclei[18:22, 10:14] = 1
+    nuclei[18:22, 40:44] = 2
+    cell = np.zeros((40, 60), np.uint8)
+    cell[5:35, 2:58] = 255
+    boundary = np.zeros((40, 60), np.uint8)
+    boundary[:, 33:35] = 255  # the predicted border lies nearer nucleus 2
+    cells = model.decode_cells(cell, boundary, nuclei, max_reach_px=25)
+    assert set(np.unique(cells)) == {0, 1, 2}
+    assert (cells[nuclei == 1] == 1).all() and (cells[nuclei == 2] == 2).all()
+    assert (cells[20, 15:33] == 1).all() and (cells[20, 35:58] == 2).all()
+    assert (cells[cell == 0] == 0).all()
+    # a tighter reach keeps each cell within that distance of its nucleus
+    near = model.decode_cells(cell, boundary, nuclei, max_reach_px=5)
+    rows, cols = np.nonzero(near == 1)
+    assert cols.min() >= 10 - 5 and cols.max() <= 13 + 5
+    confidence = model.cell_confidence(cell, boundary, cells, 2)
+    assert confidence.shape == (2,) and (confidence > 0.5).all() and (confidence <= 1).all()
+
+
+def test_cell_borders_mark_contacts_on_both_sides():
+    cells = np.zeros((5, 6), np.int32)
+    cells[:, :3], cells[:, 3:5] = 1, 2
+    borders = cell_borders(cells)
+    assert borders[:, 2].all() and borders[:, 3].all() and borders[:, 4].all()
+    assert not borders[:, :2].any() and not borders[:, 5].any()
+
+
+def test_weights_round_trip_and_refuse_a_corrupted_or_foreign_file(tmp_path):
+    net = model.HaloNet(model.NetConfig(in_channels=6, width=4, depth=2)).eval()
+    path = tmp_path / "w.safetensors"
+    digest = model.save_weights(net, path)
+    again = model.load_weights(path, expected_sha256=digest)
+    x = torch.randn(1, 6, 16, 16)
+    with torch.inference_mode():
+        torch.testing.assert_close(net(x), again(x))
+    data = bytearray(path.read_bytes())
+    data[-5] ^= 0xFF
+    (tmp_path / "bad.safetensors").write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="fail their checksum"):
+        model.load_weights(tmp_path / "bad.safetensors", expected_sha256=digest)
+    (tmp_path / "pickle.safetensors").write_bytes(b"\x80\x04not a safetensors file")
+    with pytest.raises(ValueError, match="not a halo safetensors file"):
+        model.load_weights(tmp_path / "pickle.safetensors")
+    from safetensors.torch import save_file
+
+    save_file({"x": torch.zeros(2)}, str(tmp_path / "other.safetensors"), metadata=net.config.as_metadata())
+    with pytest.raises(ValueError, match="do not fit the architecture"):
+        model.load_weights(tmp_path / "other.safetensors")
+
+
+def test_shipped_weights_match_their_checksum():
+    from halo.model._weights import _weights_dir
+
+    checksums = json.loads((_weights_dir() / "checksums.json").read_text())
+    assert model.PRETRAINED in checksums
+    net = model.pretrained()
+    assert net.config.in_channels == model.N_CHANNELS
+    assert (_weights_dir() / f"{model.PRETRAINED}.safetensors").stat().st_size < 25 * 2**20
+
+
+def test_asking_for_a_missing_gpu_is_an_error():
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(RuntimeError, match="no CUDA GPU"):
+        model.pick_device("cuda")
+    assert model.pick_device(None).type in ("cpu", "mps")
+
+
+def test_training_batches_are_a_pure_function_of_seed_and_step():
+    config = TrainConfig(batch_size=2, crop_px=64, field_um=60.0)
+    a_inputs, a_targets = batch_for_step(config, 3)
+    b_inputs, b_targets = batch_for_step(config, 3)
+    np.testing.assert_array_equal(a_inputs, b_inputs)
+    np.testing.assert_array_equal(a_targets, b_targets)
+    assert a_inputs.shape == (2, model.N_CHANNELS, 64, 64) and a_targets.shape == (2, 3, 64, 64)
+    assert not np.array_equal(a_inputs, batch_for_step(config, 4)[0])
+    assert set(np.unique(a_targets)) <= {0.0, 1.0}
+
+
+def test_example_targets_match_the_true_labels():
+    from halo.datasets import simulate_tissue
+
+    tissue = simulate_tissue("dense_lymphoid", size_um=40.0, seed=7, um_per_px=0.2125)
+    example = example_from_tissue(tissue)
+    assert example.features.shape[1:] == example.cells.shape == (tissue.cells.shape[0] // 2, tissue.cells.shape[1] // 2)
+    np.testing.assert_array_equal(example.targets[0], example.cells > 0)
+    np.testing.assert_array_equal(example.targets[2], example.nuclei > 0)
+    assert (example.targets[1] <= example.targets[0]).all()
+
+
+def test_training_checkpoints_and_resumes(tmp_path):
+    config = TrainConfig(steps=2, batch_size=2, crop_px=64, field_um=60.0, width=4, depth=2, eval_every=0)
+    model.train(tmp_path, config=config, progress=False)
+    assert json.loads((tmp_path / "state.json").read_text())["step"] == 2
+    assert len((tmp_path / "log.jsonl").read_text().splitlines()) == 2
+    first = model.load_weights(tmp_path / "checkpoint.safetensors")
+    # a finished run resumes to nothing more; other settings in the same folder are refused
+    model.train(tmp_path, progress=False)
+    again = model.load_weights(tmp_path / "checkpoint.safetensors")
+    for a, b in zip(first.state_dict().values(), again.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b)
+    with pytest.raises(ValueError, match="other settings"):
+        model.train(tmp_path, config=TrainConfig(steps=3, width=4, depth=2), progress=False)
