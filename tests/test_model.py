@@ -162,3 +162,21 @@ def test_training_checkpoints_and_resumes(tmp_path):
         torch.testing.assert_close(a, b)
     with pytest.raises(ValueError, match="other settings"):
         model.train(tmp_path, config=TrainConfig(steps=3, width=4, depth=2), progress=False)
+
+
+def test_fine_tune_on_a_reference_and_segment_with_the_result(tmp_path):
+    import halo
+
+    sdata = halo.datasets.synthetic(size_um=(70.0, 60.0), seed=2)
+    with pytest.raises(ValueError, match="does not lie inside image"):
+        model.fine_tune(sdata, tmp_path / "bad", cells_key="true_cells", nuclei_key="true_nuclei", region=(0, 10**6, 0, 5))
+    net = model.fine_tune(
+        sdata, tmp_path / "tuned", cells_key="true_cells", nuclei_key="true_nuclei", steps=2, progress=False
+    )
+    assert net.config == model.pretrained().config
+    log = (tmp_path / "tuned" / "log.jsonl").read_text().splitlines()
+    assert len(log) == 2
+    weights = tmp_path / "tuned" / "checkpoint.safetensors"
+    halo.tl.segment(sdata, weights=str(weights), progress=False)
+    assert sdata["halo_table"].uns["halo"]["params"]["weights"] == str(weights)
+    assert sdata["halo_table"].n_obs == len(sdata["halo_boundaries"]) > 5

@@ -9,6 +9,7 @@ from ._nuclei import (
     dapi_statistics,
     detect_nuclei,
     nuclei_from_labels,
+    nuclei_from_probability,
 )
 
 METHODS = ("halo", "expansion")
@@ -23,4 +24,5 @@ __all__ = [
     "detect_nuclei",
     "expand_nuclei",
     "nuclei_from_labels",
+    "nuclei_from_probability",
 ]

@@ -1,6 +1,7 @@
 """The pretrained halo network: inputs, architecture, weights, inference and training."""
 
 from ._features import MODEL_UM_PER_PX, N_CHANNELS, SlideStatistics, bin_factor, gene_embedding
+from ._finetune import fine_tune
 from ._infer import (
     PATCH_CONTEXT,
     PATCH_STRIDE,
@@ -32,6 +33,7 @@ __all__ = [
     "bin_factor",
     "cell_confidence",
     "decode_cells",
+    "fine_tune",
     "gene_embedding",
     "held_out_scores",
     "load_weights",

@@ -39,7 +39,7 @@ def kept_genes(tissue) -> np.ndarray:
     """Gene index of each transcript, -1 for control probes (as the pipeline drops them)."""
     from ..io._transcripts import DEFAULT_CONTROL_PATTERN, control_mask
 
-    control = control_mask(tissue.genes, DEFAULT_CONTROL_PATTERN)
+    control = np.append(control_mask(tissue.genes, DEFAULT_CONTROL_PATTERN), True)  # gene -1: already dropped
     return np.where(control[tissue.tx_gene], -1, tissue.tx_gene).astype(np.int32)
 
 

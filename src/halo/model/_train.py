@@ -64,8 +64,11 @@ def pick_device(device: str | None = None):
     return chosen
 
 
-def batch_for_step(config: TrainConfig, step: int) -> tuple[np.ndarray, np.ndarray]:
-    """The batch of training step ``step``: a pure function of the seed and the step, so a resumed run is exact."""
+def batch_for_step(config: TrainConfig, step: int, examples: list | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The batch of training step ``step``: a pure function of the seed and the step, so a resumed run is exact.
+
+    Crops come from freshly simulated tissue, or from ``examples`` (:class:`~halo.model._data.Example`) when given.
+    """
     from ..datasets import ARCHETYPES
 
     rng = np.random.default_rng([config.seed, step])
@@ -73,7 +76,10 @@ def batch_for_step(config: TrainConfig, step: int) -> tuple[np.ndarray, np.ndarr
     per_field = -(-config.batch_size // config.fields_per_batch)
     inputs, targets = [], []
     while len(inputs) < config.batch_size:
-        example = example_from_tissue(draw_tissue(rng, size_um=config.field_um, archetypes=archetypes), rng)
+        if examples:
+            example = examples[int(rng.integers(len(examples)))]
+        else:
+            example = example_from_tissue(draw_tissue(rng, size_um=config.field_um, archetypes=archetypes), rng)
         for x, y in random_crops(example, rng, config.crop_px, per_field):
             inputs.append(x)
             targets.append(y)
@@ -83,12 +89,12 @@ def batch_for_step(config: TrainConfig, step: int) -> tuple[np.ndarray, np.ndarr
 class _Batches:
     """Iterable of batches from ``start`` on, for a torch DataLoader worker."""
 
-    def __init__(self, config: TrainConfig, start: int):
-        self.config, self.start = config, start
+    def __init__(self, config: TrainConfig, start: int, examples: list | None):
+        self.config, self.start, self.examples = config, start, examples
 
     def __iter__(self):
         for step in range(self.start, self.config.steps):
-            yield batch_for_step(self.config, step)
+            yield batch_for_step(self.config, step, self.examples)
 
 
 def train(
@@ -97,6 +103,7 @@ def train(
     config: TrainConfig | None = None,
     device: str | None = None,
     init: HaloNet | None = None,
+    examples: list | None = None,
     progress: bool = True,
 ) -> HaloNet:
     """Train a network on simulated tissue, resuming from ``output_dir`` when it holds a checkpoint.
@@ -112,6 +119,8 @@ def train(
         Torch device; by default CUDA, then MPS, then CPU.
     init
         Start from these weights instead of random ones (fine-tuning).
+    examples
+        Train on crops of these :class:`~halo.model._data.Example` instead of simulated tissue (fine-tuning).
     progress
         Show a progress bar.
 
@@ -145,7 +154,7 @@ def train(
         optimizer.load_state_dict(saved["optimizer"])
         schedule.load_state_dict(saved["schedule"])
     loader = torch.utils.data.DataLoader(
-        _IterableBatches(config, start), batch_size=None, num_workers=1, prefetch_factor=4, persistent_workers=False
+        _IterableBatches(config, start, examples), batch_size=None, num_workers=1, prefetch_factor=4, persistent_workers=False
     )
     weights = torch.tensor([1.0, config.boundary_weight, 1.0], device=chosen)[None, :, None, None]
     log = (output / "log.jsonl").open("a")
@@ -178,12 +187,12 @@ def train(
 class _IterableBatches:
     """Wraps :class:`_Batches` as a torch IterableDataset (imported lazily)."""
 
-    def __new__(cls, config: TrainConfig, start: int):
+    def __new__(cls, config: TrainConfig, start: int, examples: list | None):
         import torch
 
         class Dataset(torch.utils.data.IterableDataset):
             def __iter__(self):
-                for inputs, targets in _Batches(config, start):
+                for inputs, targets in _Batches(config, start, examples):
                     yield torch.from_numpy(inputs), torch.from_numpy(targets)
 
         return Dataset()

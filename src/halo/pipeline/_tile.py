@@ -8,7 +8,15 @@ from typing import Any
 import numpy as np
 
 from ..geometry import keep_largest_component, label_morphology, labels_to_polygons
-from ..methods import NucleusPolygons, NucleusTile, detect_nuclei, expand_nuclei, nuclei_from_labels
+from ..methods import (
+    DapiStatistics,
+    NucleusPolygons,
+    NucleusTile,
+    detect_nuclei,
+    expand_nuclei,
+    nuclei_from_labels,
+    nuclei_from_probability,
+)
 from ..tiling import Box, Tile
 
 
@@ -37,6 +45,8 @@ class ModelContext:
     """:class:`~halo.model.SlideStatistics`."""
     factor: int
     """Native pixels per model pixel along each axis."""
+    nuclei_from_model: bool = True
+    """Seed cells with the network's nuclei rather than with nuclei thresholded from the image."""
 
 
 @dataclass
@@ -84,25 +94,38 @@ def _nuclei_for(tile: Tile, window: np.ndarray | None, context: TileContext) -> 
     return detect_nuclei(window, tile.window, width, context.nuclei, context.nucleus_options, context.um_per_px)
 
 
-def _cells_for(tile: Tile, nuclei: NucleusTile, inputs: TileInputs, context: TileContext):
-    """Cell labels over the window (one per nucleus, same labels) and, for the model, per-cell confidence."""
-    if context.model is None:
-        return expand_nuclei(nuclei.labels, context.expansion_px), None
-    from ..model import cell_confidence, decode_cells, predict_region, upsample
+def _model_probabilities(tile: Tile, inputs: TileInputs, context: TileContext) -> np.ndarray:
+    """uint8 ``(3, H, W)`` cell, boundary and nucleus probabilities over the window, on the native grid."""
+    from ..model import predict_region, upsample
 
     model, f = context.model, context.model.factor
     window, raw = tile.window, inputs.raw_box
-    slide_model = (-(-context.slide_shape[0] // f), -(-context.slide_shape[1] // f))
     probabilities = predict_region(
         model.net, np.asarray(inputs.image_window), inputs.window_tx, model.stats,
         raw_model=(raw.y0 // f, -(-raw.y1 // f), raw.x0 // f, -(-raw.x1 // f)),
         want_model=(window.y0 // f, -(-window.y1 // f), window.x0 // f, -(-window.x1 // f)),
-        slide_model=slide_model, factor=f, um_per_px=context.um_per_px,
+        slide_model=(-(-context.slide_shape[0] // f), -(-context.slide_shape[1] // f)),
+        factor=f, um_per_px=context.um_per_px,
     )  # fmt: skip
-    probabilities = upsample(probabilities, f, nuclei.labels.shape)
+    return upsample(probabilities, f, window.shape)
+
+
+def _segment_window(tile: Tile, inputs: TileInputs, context: TileContext):
+    """Nuclei, cell labels over the window (cell ``i`` grown from nucleus ``i``) and, for the model, confidence."""
+    if context.model is None:
+        nuclei = _nuclei_for(tile, inputs.nucleus_window, context)
+        return nuclei, expand_nuclei(nuclei.labels, context.expansion_px), None
+    from ..model import cell_confidence, decode_cells
+
+    probabilities = _model_probabilities(tile, inputs, context)
+    if context.model.nuclei_from_model and isinstance(context.nuclei, DapiStatistics):
+        nuclei = nuclei_from_probability(
+            probabilities[2], tile.window, context.slide_shape[1], context.nucleus_options, context.um_per_px
+        )
+    else:
+        nuclei = _nuclei_for(tile, inputs.nucleus_window, context)
     cells = decode_cells(probabilities[0], probabilities[1], nuclei.labels, context.expansion_px)
-    n = nuclei.keys.size
-    return cells, cell_confidence(probabilities[0], probabilities[1], cells, n)
+    return nuclei, cells, cell_confidence(probabilities[0], probabilities[1], cells, nuclei.keys.size)
 
 
 def segment_tile(tile: Tile, inputs: TileInputs, context: TileContext) -> TileResult:
@@ -117,8 +140,7 @@ def segment_tile(tile: Tile, inputs: TileInputs, context: TileContext) -> TileRe
     context
         Settings shared by all tiles.
     """
-    nuclei = _nuclei_for(tile, inputs.nucleus_window, context)
-    cells, confidence = _cells_for(tile, nuclei, inputs, context)
+    nuclei, cells, confidence = _segment_window(tile, inputs, context)
     nucleus_labels = keep_largest_component(np.where(cells == nuclei.labels, nuclei.labels, 0))
     n = nuclei.keys.size
     offset = (tile.window.y0, tile.window.x0)

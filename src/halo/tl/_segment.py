@@ -40,6 +40,7 @@ def segment(
     nuclei_key: str | None = None,
     expansion_um: float = 5.0,
     max_reach_um: float = 15.0,
+    weights: str | None = None,
     device: str | None = None,
     tile_um: float = 500.0,
     overlap_um: float | None = None,
@@ -79,6 +80,9 @@ def segment(
         ``method="expansion"``: largest distance a cell extends beyond its nucleus.
     max_reach_um
         ``method="halo"``: largest distance a cell extends beyond its nucleus.
+    weights
+        ``method="halo"``: a safetensors file of fine-tuned weights (see :func:`halo.model.fine_tune`); the weights
+        shipped with halo by default.
     device
         ``method="halo"``: torch device for the network; by default CUDA, then MPS, then CPU. Asking for a device
         that is not there is an error, never a silent fallback.
@@ -154,8 +158,10 @@ def segment(
     context, window_source = _nucleus_source(sdata, nuclei_key, image, options, slide_shape, um_per_px, reach_um)
     align = 1
     if method == "halo":
-        context = replace(context, model=_model_context(image, transcripts, um_per_px, options, device))
+        context = replace(context, model=_model_context(image, transcripts, um_per_px, options, weights, device))
         align = context.model.factor  # tiles start on the model's pixel grid, so no result depends on the tiling
+        if nuclei_key is None and context.model.nuclei_from_model:
+            window_source = None  # the network finds the nuclei
     core_px = _round_up(max(1, round(tile_um / um_per_px)), align)
     margin_px = _round_up(int(np.ceil(overlap_um / 2 / um_per_px)), align)
     tiles = tile_grid(slide_shape, core_px, margin_px)
@@ -172,7 +178,7 @@ def segment(
     counts = count_matrix(stitched.assignment, transcripts.gene, stitched.n_cells, len(transcripts.genes))
     uns = _provenance(
         method=method, image_key=image.key, channel=image.channel, points_key=points_key, nuclei_key=nuclei_key,
-        expansion_um=expansion_um, max_reach_um=max_reach_um, tile_um=tile_um, overlap_um=overlap_um, control_pattern=control_pattern,
+        expansion_um=expansion_um, max_reach_um=max_reach_um, weights=str(weights or "halo_v1"), tile_um=tile_um, overlap_um=overlap_um, control_pattern=control_pattern,
         min_qv=min_qv, um_per_px=um_per_px, nucleus_options=options, names=names, n_tiles=len(tiles),
     )  # fmt: skip
     table = cell_table(stitched, counts, transcripts.genes, um_per_px, names["boundaries"], uns)
@@ -194,11 +200,12 @@ def _round_up(value: int, multiple: int) -> int:
     return -(-value // multiple) * multiple
 
 
-def _model_context(image, transcripts, um_per_px: float, options: NucleusOptions, device: str | None) -> ModelContext:
-    """Load the shipped network and compute the slide-wide scaling of its inputs."""
+def _model_context(image, transcripts, um_per_px, options, weights, device) -> ModelContext:
+    """Load the network (shipped or ``weights``) and compute the slide-wide scaling of its inputs."""
     from .. import model
 
-    net = model.pretrained().to(model.pick_device(device))
+    net = model.pretrained() if weights is None else model.load_weights(weights)
+    net = net.to(model.pick_device(device))
     stain = dapi_statistics(image.overview, options)
     kept = transcripts.kept
     embedding, density = model.gene_embedding(
