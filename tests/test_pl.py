@@ -8,6 +8,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import shapely  # noqa: E402
 from matplotlib.colors import to_rgba  # noqa: E402
@@ -142,3 +143,26 @@ def test_qc_panels_match_the_table(two_segmentations):
     for key, height in zip(("halo", "expansion"), heights, strict=True):
         assert height == pytest.approx((frame.loc[kept, f"{key}_cell_id"] > 0).mean())
     assert heights[0] > heights[1]
+
+
+def test_segmentation_fills_cells_by_a_table_column(two_segmentations):
+    from matplotlib.legend import Legend
+
+    sdata = two_segmentations
+    table = sdata["halo_table"]
+    table.obs["kind"] = pd.Categorical(np.where(table.obs["cell_id"] % 3 == 0, "a", "b"))
+    table.uns["kind_colors"] = ["#ff0000", "#0000ff"]
+    try:
+        ax = halo.pl.segmentation(sdata, color="kind", show_transcripts=False)
+        faces = _collection(ax, "cells").get_facecolor()[:, :3]
+        boundaries = sdata["halo_boundaries"]
+        expected = np.where((boundaries.index.to_numpy() % 3 == 0)[:, None], [1.0, 0, 0], [0, 0, 1.0])
+        np.testing.assert_allclose(faces, expected)
+        legends = [a for a in ax.artists if isinstance(a, Legend)]
+        assert [t.get_text() for t in legends[0].get_texts()] == ["a", "b"]
+        ax = halo.pl.segmentation(sdata, color="area_um2", show_transcripts=False)
+        faces = _collection(ax, "cells").get_facecolor()
+        order = np.argsort(table.obs.set_index("cell_id").loc[boundaries.index, "area_um2"].to_numpy())
+        assert faces[order[0], 1] < faces[order[-1], 1]  # viridis: green grows from small to large
+    finally:
+        del table.obs["kind"], table.uns["kind_colors"]

@@ -36,7 +36,7 @@ def segmentation(
     region: Box | None = None,
     region_units: Literal["px", "um"] = "px",
     genes: Sequence[str] | None = None,
-    color: Literal["gene", "cell"] | None = None,
+    color: Literal["gene", "cell"] | str | None = None,
     n_top_genes: int = 10,
     show_image: bool = True,
     show_nuclei: bool = True,
@@ -73,7 +73,9 @@ def segmentation(
     color
         ``"gene"``: one colour per gene (``genes``, else the ``n_top_genes`` most frequent in view; the rest grey);
         ``"cell"``: the colour of the cell each transcript was assigned to (grey for none), matching the boundary
-        colours. Default: ``"gene"`` when ``genes`` is given, else ``"cell"``.
+        colours; the name of a column of the segmentation's table ``obs`` (e.g. ``"leiden"``): cells filled by
+        its value (categories in ``uns[f"{color}_colors"]`` when scanpy set them), transcripts by gene if ``genes``
+        is given, else grey. Default: ``"gene"`` when ``genes`` is given, else ``"cell"``.
     n_top_genes
         Genes coloured when ``color="gene"`` and ``genes`` is not given.
     show_image
@@ -116,8 +118,11 @@ def segmentation(
     seg = segmentation_of(sdata, key_added)
     if color is None:
         color = "gene" if genes is not None else "cell"
-    if color not in ("gene", "cell"):
-        msg = f"color must be 'gene' or 'cell', got {color!r}."
+    table = sdata.tables[seg.table]
+    if color not in ("gene", "cell") and color not in table.obs:
+        msg = (
+            f"color must be 'gene', 'cell' or a column of {seg.table!r}.obs ({list(table.obs.columns)}); got {color!r}."
+        )
         raise ValueError(msg)
     shape = image_shape(sdata, seg.image_key)
     box = pixel_box(sdata, seg, region, region_units, shape)
@@ -127,8 +132,11 @@ def segmentation(
     if show_image:
         draw_image(ax, image_crop(sdata, seg.image_key, seg.channel, box, max_image_side), box, cmap)
     cells = shapes_in_box(sdata, seg.boundaries, seg.image_key, box)
-    edge = cell_colours(cells.index.to_numpy()) if color == "cell" else boundary_color
-    draw_polygons(ax, cells, edgecolor=edge, linewidth=linewidth, label="cells")
+    if color in ("gene", "cell"):
+        edge = cell_colours(cells.index.to_numpy()) if color == "cell" else boundary_color
+        draw_polygons(ax, cells, edgecolor=edge, linewidth=linewidth, label="cells")
+    else:
+        _fill_by_obs(ax, cells, table, color, linewidth, legend)
     if show_nuclei:
         nuclei = shapes_in_box(sdata, seg.nuclei, seg.image_key, box)
         draw_polygons(ax, nuclei, edgecolor=nucleus_color, linewidth=linewidth * 0.75, label="nuclei")
@@ -137,10 +145,12 @@ def segmentation(
         if len(frame) > max_transcripts:
             rng = np.random.default_rng(seed)
             frame = frame.iloc[np.sort(rng.choice(len(frame), max_transcripts, replace=False))]
-        if color == "gene":
+        if color == "gene" or genes is not None:
             _scatter_by_gene(ax, frame, genes, n_top_genes, point_size)
-        else:
+        elif color == "cell":
             _scatter_by_cell(ax, frame, point_size)
+        else:
+            ax.scatter(frame["px"], frame["py"], s=point_size, c=GREY, alpha=0.6, linewidths=0, label="transcripts")
 
     x0, y0, x1, y1 = box
     ax.set_xlim(x0, x1)
@@ -149,7 +159,7 @@ def segmentation(
     ax.set_xlabel("x (px)")
     ax.set_ylabel("y (px)")
     ax.set_title(title if title is not None else f"{key_added}: {len(cells)} cells")
-    if legend and (color == "gene" or show_nuclei):
+    if legend and (color == "gene" or genes is not None or show_nuclei):
         ax.legend(loc="upper right", fontsize="x-small", markerscale=3, framealpha=0.8)
     return ax
 
@@ -183,3 +193,41 @@ def _scatter_by_cell(ax, frame, point_size):
     ax.scatter(free["px"], free["py"], s=point_size, c=GREY, alpha=0.6, linewidths=0, label="unassigned")
     ax.scatter(taken["px"], taken["py"], s=point_size, c=cell_colours(taken["cell"].to_numpy()), linewidths=0,
                label="assigned")  # fmt: skip
+
+
+def _fill_by_obs(ax, cells, table, column, linewidth, legend):
+    """Fill each cell by its value in ``table.obs[column]``: categories with a legend, numbers with a colorbar."""
+    import matplotlib as mpl
+    import pandas as pd
+    from matplotlib.legend import Legend
+    from matplotlib.patches import Patch
+
+    from ..pipeline._outputs import INSTANCE_KEY
+
+    values = table.obs.set_index(INSTANCE_KEY)[column].reindex(cells.index)
+    if isinstance(values.dtype, pd.CategoricalDtype) or values.dtype == object or values.dtype == bool:
+        values = values.astype("category")
+        categories = list(values.cat.categories)
+        colours = list(table.uns.get(f"{column}_colors", []))
+        if len(colours) != len(categories):
+            palette = mpl.colormaps["tab10" if len(categories) <= 10 else "tab20"]
+            colours = [palette(i % palette.N) for i in range(len(categories))]
+        rgba = np.array(
+            [mpl.colors.to_rgba(colours[c]) if c >= 0 else mpl.colors.to_rgba(GREY) for c in values.cat.codes]
+        )
+        draw_polygons(
+            ax, cells, edgecolor=rgba, facecolor=rgba[:, :3].tolist(), alpha=0.45, linewidth=linewidth, label="cells"
+        )
+        if legend:
+            shown = sorted(set(values.cat.codes[values.cat.codes >= 0]))
+            handles = [Patch(color=colours[c], alpha=0.6, label=str(categories[c])) for c in shown]
+            labels = [h.get_label() for h in handles]
+            ax.add_artist(Legend(ax, handles, labels, title=column, loc="upper left", fontsize="x-small"))
+    else:
+        numbers = values.to_numpy(np.float64)
+        norm = mpl.colors.Normalize(np.nanmin(numbers), np.nanmax(numbers))
+        rgba = mpl.colormaps["viridis"](norm(numbers))
+        draw_polygons(
+            ax, cells, edgecolor=rgba, facecolor=rgba[:, :3].tolist(), alpha=0.6, linewidth=linewidth, label="cells"
+        )
+        ax.figure.colorbar(mpl.cm.ScalarMappable(norm=norm, cmap="viridis"), ax=ax, label=column, shrink=0.7)
