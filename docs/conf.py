@@ -70,7 +70,9 @@ def _write_api_page() -> None:
     ]
     for name, title in API_NAMESPACES.items():
         module = importlib.import_module(f"halo.{name}")
-        members = [m for m in module.__all__ if inspect.isfunction(getattr(module, m)) or inspect.isclass(getattr(module, m))]
+        members = [
+            m for m in module.__all__ if inspect.isfunction(getattr(module, m)) or inspect.isclass(getattr(module, m))
+        ]
         lines += ["", f"## {title}: `halo.{name}`", "", "```{eval-rst}", ".. currentmodule:: halo", "",
                   ".. autosummary::", "   :toctree: .", "   :nosignatures:", ""]  # fmt: skip
         lines += [f"   {name}.{m}" for m in members] + ["```"]

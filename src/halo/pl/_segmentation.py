@@ -180,7 +180,8 @@ def _scatter_by_gene(ax, frame, genes, n_top_genes, point_size):
         rest = frame[~frame["gene"].isin(shown)]
         if len(rest):
             ax.scatter(rest["px"], rest["py"], s=point_size, c=GREY, alpha=0.5, linewidths=0, label="other genes")
-    palette = mpl.colormaps["tab10" if len(shown) <= 10 else "tab20"]
+    # Set1 for genes, so that they stand out from cells filled with scanpy's / tab10 category colours
+    palette = mpl.colormaps["Set1" if len(shown) <= 9 else "tab20"]
     for i, gene in enumerate(shown):
         sub = frame[frame["gene"] == gene]
         ax.scatter(sub["px"], sub["py"], s=point_size, color=palette(i % palette.N), linewidths=0, label=gene)
