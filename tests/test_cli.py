@@ -72,3 +72,32 @@ def test_console_script_is_declared():
     scripts = {ep.name: ep.value for ep in entry_points(group="console_scripts")}
     assert scripts.get("halo") == "halo.__main__:main"
     assert halo.__main__.main is main
+
+
+def test_segment_per_fov_on_a_cosmx_store(tmp_path, capsys, caplog):
+    spatialdata_io = pytest.importorskip("spatialdata_io")
+    from tests.conftest import transcripts_in_pixels
+    from tests.vendor_folders import write_cosmx_folder
+
+    fovs = {}
+    for fov, offset in ((1, (0.0, 0.0)), (2, (600.0, 0.0))):
+        truth = halo.datasets.synthetic(size_um=(50.0, 40.0), seed=fov, um_per_px=0.12028)
+        frame = transcripts_in_pixels(truth)
+        transcripts = frame.assign(x_local_px=frame["px"], y_local_px=frame["py"], target=frame["feature_name"])
+        fovs[fov] = {
+            "dapi": truth["dapi"].data[0].compute(),
+            "labels": truth["true_cells"].data.compute(),
+            "transcripts": transcripts[["x_local_px", "y_local_px", "target"]],
+            "offset_px": offset,
+        }
+    spatialdata_io.cosmx(write_cosmx_folder(tmp_path / "cosmx", fovs=fovs)).write(tmp_path / "cosmx.zarr")
+
+    assert main(["segment", str(tmp_path / "cosmx.zarr"), "-q"]) == 1
+    assert "--per-fov" in caplog.text  # several FOVs: the error says what to do
+    assert main(["segment", str(tmp_path / "cosmx.zarr"), "--per-fov", "-q"]) == 0
+    sdata = read_zarr(tmp_path / "cosmx.zarr")
+    out = capsys.readouterr().out
+    for fov in (1, 2):
+        table = sdata[f"halo_{fov}_table"]
+        assert table.uns["halo"]["params"]["points_key"] == f"{fov}_points" and table.n_obs > 10
+        assert f"halo_{fov}_boundaries: {table.n_obs} cell polygons" in out

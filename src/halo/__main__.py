@@ -77,24 +77,31 @@ def _segment(args: argparse.Namespace) -> int:
         logger.error("%s does not exist; give the path of a SpatialData zarr store", args.path)
         return 1
     sdata = read_zarr(args.path)
+    options = {
+        "channel": args.channel,
+        "method": args.method,
+        "nuclei_key": args.nuclei_key,
+        "expansion_um": args.expansion_um,
+        "tile_um": args.tile_um,
+        "overlap_um": args.overlap_um,
+        "control_pattern": args.control_pattern,
+        "min_qv": args.min_qv,
+        "um_per_px": args.um_per_px,
+        "key_added": args.key_added,
+        "progress": not args.quiet,
+    }
     start = time.perf_counter()
-    halo.tl.segment(
-        sdata,
-        image_key=args.image_key,
-        points_key=args.points_key,
-        channel=args.channel,
-        method=args.method,
-        nuclei_key=args.nuclei_key,
-        expansion_um=args.expansion_um,
-        tile_um=args.tile_um,
-        overlap_um=args.overlap_um,
-        control_pattern=args.control_pattern,
-        min_qv=args.min_qv,
-        um_per_px=args.um_per_px,
-        key_added=args.key_added,
-        progress=not args.quiet,
-    )
-    sys.stdout.write(f"wrote to {args.path}:\n{_summary(sdata, args.key_added, time.perf_counter() - start)}\n")
+    if args.per_fov:
+        if args.image_key or args.points_key:
+            logger.error("--per-fov chooses the image and points of each field of view; drop --image-key/--points-key")
+            return 1
+        keys = halo.tl.segment_fovs(sdata, **options)
+    else:
+        halo.tl.segment(sdata, image_key=args.image_key, points_key=args.points_key, **options)
+        keys = [args.key_added]
+    seconds = time.perf_counter() - start
+    summaries = "\n".join(_summary(sdata, key, seconds) for key in keys)
+    sys.stdout.write(f"wrote to {args.path}:\n{summaries}\n")
     return 0
 
 
@@ -137,6 +144,10 @@ def _parser() -> argparse.ArgumentParser:
         "--um-per-px", type=_none_or(float), default=None, help="pixel size (default: from the transforms)"
     )
     seg.add_argument("--key-added", default="halo", help="prefix of the elements written")
+    seg.add_argument(
+        "--per-fov", action="store_true",
+        help="segment each field of view on its own (CosMx), writing KEY_ADDED_{fov}_* for each",
+    )  # fmt: skip
     seg.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     seg.set_defaults(run=_segment)
     return parser

@@ -200,7 +200,8 @@ def _cosmx_keys(sdata: SpatialData, image_key: str | None, points_key: str | Non
     if len(fovs) > 1:
         msg = (
             f"This CosMx object has {len(fovs)} fields of view ({[f.fov for f in fovs]}); segment them all with "
-            f"halo.tl.segment_fovs(sdata), or one with image_key={fovs[0].image_key!r}."
+            f"halo.tl.segment_fovs(sdata) (command line: halo segment --per-fov), or one with "
+            f"image_key={fovs[0].image_key!r}."
         )
         raise ValueError(msg)
     return {}
