@@ -29,7 +29,7 @@ extensions = [
 ]
 
 # pages: Markdown (MyST) and notebooks; notebooks are executed by the test suite (nbmake), not here
-source_suffix = {".md": "myst-nb", ".ipynb": "myst-nb"}
+source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}  # .rst first: autosummary stubs
 nb_execution_mode = "off"
 myst_enable_extensions = ["colon_fence", "dollarmath"]
 myst_heading_anchors = 3

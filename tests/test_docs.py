@@ -27,6 +27,8 @@ def test_docs_build_without_warnings(tmp_path):
     for name in ("halo.tl.segment", "halo.pl.segmentation", "halo.io.vendor_options", "halo.datasets.synthetic",
                  "halo.metrics.match_instances"):  # fmt: skip
         assert name in api and (html / "generated" / f"{name}.html").exists()
+    page = (html / "generated" / "halo.tl.segment.html").read_text()
+    assert "autofunction" not in page and "Parameters" in page and "key_added" in page  # rendered, not literal
     index = (html / "index.html").read_text()
     for page in ("getting_started", "interop", "tutorials/xenium_crop", "tutorials/dask_cluster",
                  "benchmarks/xenium_expansion"):  # fmt: skip
