@@ -166,3 +166,27 @@ def test_segmentation_fills_cells_by_a_table_column(two_segmentations):
         assert faces[order[0], 1] < faces[order[-1], 1]  # viridis: green grows from small to large
     finally:
         del table.obs["kind"], table.uns["kind_colors"]
+
+
+def test_segmentation_reads_a_coarser_pyramid_level_for_large_views(two_segmentations):
+    from spatialdata.models import Image2DModel
+    from spatialdata.transformations import get_transformation
+
+    sdata = two_segmentations
+    flat = sdata["dapi"]
+    pyramid = Image2DModel.parse(
+        flat.data, dims=("c", "y", "x"), c_coords=["DAPI"], scale_factors=[2, 2],
+        transformations=get_transformation(flat, get_all=True),
+    )  # fmt: skip
+    sdata.images["dapi"] = pyramid
+    try:
+        height, width = flat.shape[1:]
+        ax = halo.pl.segmentation(sdata, max_image_side=width // 3, show_transcripts=False)
+        image = ax.images[0]
+        # scale1 (halved) still has >= width / 3 pixels a side; scale2 (quartered) would not
+        assert image.get_array().shape == pyramid["scale1"]["image"].shape[1:]
+        assert image.get_extent() == [0, width, height, 0]
+        full = halo.pl.segmentation(sdata, region=BOX, show_transcripts=False)  # small view: full resolution
+        np.testing.assert_array_equal(full.images[0].get_array(), flat.data[0, BOX[1] : BOX[3], BOX[0] : BOX[2]])
+    finally:
+        sdata.images["dapi"] = flat
