@@ -67,7 +67,8 @@ def segmentation(
     region
         Box ``(x0, y0, x1, y1)`` to draw; the whole image when ``None``.
     region_units
-        ``"px"``: ``region`` is in image pixels; ``"um"``: in the transcripts' micrometre coordinates.
+        ``"px"``: ``region`` is in image pixels; ``"um"``: in the transcripts' coordinates, which are micrometres
+        for Xenium and MERSCOPE (CosMx transcripts are in FOV pixels: use ``"px"``).
     genes
         Draw only these genes' transcripts, each in its own colour (implies ``color="gene"``).
     color
