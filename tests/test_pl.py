@@ -128,6 +128,20 @@ def test_compare_puts_each_segmentation_in_its_panel(two_segmentations):
     assert sdata["expansion_table"].obs["area_um2"].median() < sdata["halo_table"].obs["area_um2"].median()
 
 
+def test_compare_refuses_segmentations_of_different_images(two_segmentations):
+    sdata = two_segmentations
+    uns = sdata["expansion_table"].uns["halo"]["params"]
+    original = uns["image_key"]
+    uns["image_key"] = "other_image"
+    try:
+        with pytest.raises(ValueError, match="different images"):
+            halo.pl.compare(sdata, keys=("halo", "expansion"))
+        with pytest.raises(KeyError, match="segmentations present"):
+            halo.pl.compare(sdata, keys=("halo", "nothing"))
+    finally:
+        uns["image_key"] = original
+
+
 def test_qc_panels_match_the_table(two_segmentations):
     sdata = two_segmentations
     fig = halo.pl.qc(sdata, keys=["halo", "expansion"])

@@ -147,6 +147,16 @@ def test_minimal_cosmx_folder_is_segmented_per_fov(tmp_path):
         assert not sdata[f"{key}_table"].var_names.str.startswith("NegPrb").any()
         assert sdata[f"{key}_table"].X.sum() == (points[f"{key}_cell_id"] > 0).sum()
 
+    # halo.pl draws a FOV's result over the composite's nuclear channel
+    import matplotlib
+
+    matplotlib.use("Agg")
+    ax = halo.pl.segmentation(sdata, key_added="halo_2", color="cell")
+    labels = [c.get_label() for c in ax.collections]
+    assert len(ax.collections[labels.index("cells")].get_paths()) == len(sdata["halo_2_boundaries"])
+    assert ax.images[0].get_array().shape == sdata["2_image"].shape[1:]
+    matplotlib.pyplot.close("all")
+
     # one FOV on request; its points follow from the image
     halo.tl.segment(sdata, image_key="2_image", key_added="only2", progress=False)
     assert sdata["only2_table"].uns["halo"]["params"]["points_key"] == "2_points"
