@@ -202,3 +202,17 @@ def test_xenium_defaults_pick_morphology_focus_among_dapi_images(small_sdata, tm
     assert params["image_key"] == "morphology_focus"
     names = ["NegControlProbe_1", "NegControlCodeword_2", "BLANK_0001", "UnassignedCodeword_3", "NEGR1", "EPCAM"]
     assert control_mask(names, params["control_pattern"]).tolist() == [True, True, True, True, False, False]
+
+
+def test_elements_aligned_differently_in_two_systems_are_refused(small_sdata):
+    from spatialdata.transformations import Identity, Scale, get_transformation, set_transformation
+
+    sdata = small_sdata
+    to_pixels = get_transformation(sdata["transcripts"], "global")
+    set_transformation(sdata["dapi"], {"global": Identity(), "fov1": Identity()}, set_all=True)
+    set_transformation(sdata["transcripts"], {"global": to_pixels, "fov1": to_pixels}, set_all=True)
+    expected = to_pixels.to_affine_matrix(input_axes=("x", "y"), output_axes=("x", "y"))
+    np.testing.assert_allclose(halo.io.affine_between(sdata, "transcripts", "dapi"), expected)  # two paths, agreeing
+    set_transformation(sdata["transcripts"], Scale([2.0, 2.0], axes=("x", "y")), to_coordinate_system="fov1")
+    with pytest.raises(ValueError, match="aligned differently"):
+        halo.io.affine_between(sdata, "transcripts", "dapi")
