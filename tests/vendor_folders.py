@@ -31,6 +31,13 @@ The folder contains
 No ``cell_feature_matrix.h5``, ``cells.parquet`` or boundary parquet files are written, so
 the reader's defaults (``cells_table=True``, ``cells_boundaries=True``, ...) fail on this
 folder with a ``FileNotFoundError`` / ``KeyError``.
+
+MERSCOPE and CosMx
+------------------
+:func:`write_merscope_folder` writes a region folder for ``spatialdata_io.merscope(path)`` (mosaic TIFFs, the
+micron-to-mosaic transform and ``detected_transcripts.csv``); :func:`write_cosmx_folder` writes a flat-file
+export for ``spatialdata_io.cosmx(path)`` (counts, metadata, FOV positions, transcripts, ``CellComposite`` and
+``CellLabels`` per FOV). Both are called with the reader's default arguments; see their docstrings for the files.
 """
 
 from __future__ import annotations
@@ -47,9 +54,14 @@ import pandas as pd
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "COSMX_CONTROL_FEATURES",
+    "COSMX_DAPI_CHANNEL",
+    "MERSCOPE_CONTROL_FEATURES",
     "XENIUM_CONTROL_FEATURES",
     "XENIUM_READER_KWARGS",
     "XENIUM_SW_VERSION",
+    "write_cosmx_folder",
+    "write_merscope_folder",
     "write_xenium_folder",
 ]
 
@@ -326,3 +338,261 @@ def _xenium_transcripts_table(
         "nucleus_distance",
     ]
     return df[first + [c for c in df.columns if c not in first]]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# MERSCOPE
+# ---------------------------------------------------------------------------------------------------------------------
+
+#: Blank barcodes as Vizgen names them in ``detected_transcripts.csv``.
+MERSCOPE_CONTROL_FEATURES: tuple[str, ...] = ("Blank-1", "Blank-7", "Blank-23")
+
+
+def write_merscope_folder(
+    path: str | Path,
+    *,
+    dapi: np.ndarray,
+    transcripts: pd.DataFrame,
+    um_per_px: float = 0.108,
+    origin_um: tuple[float, float] = (0.0, 0.0),
+    z_layer: int = 3,
+    other_stains: Sequence[str] = ("PolyT", "Cellbound1"),
+    n_control_transcripts: int = 10,
+    seed: int = 0,
+) -> Path:
+    """Write a minimal MERSCOPE region folder readable by ``spatialdata_io.merscope(path)`` (default arguments).
+
+    ``path`` is the region folder (e.g. ``.../202401011200_slide1_VMSC00001/region_0``); the reader names elements
+    after it and its parent: ``{slide}_{region}``. It contains
+
+    - ``images/mosaic_{stain}_z{z_layer}.tif``: uint16 single-plane TIFFs, ``DAPI`` (the given image) and the
+      ``other_stains`` (smooth noise), which the reader stacks into the image ``{slide}_{region}_z{z_layer}``;
+    - ``images/micron_to_mosaic_pixel_transform.csv``: the 3x3 affine micron -> mosaic pixel (space separated),
+      here ``pixel = (micron - origin_um) / um_per_px``;
+    - ``detected_transcripts.csv``: Vizgen's columns (unnamed index, ``barcode_id, global_x, global_y, global_z,
+      x, y, fov, gene, transcript_id, cell_id``), microns, plus ``n_control_transcripts`` ``Blank-*`` rows.
+
+    No ``cell_by_gene.csv``, ``cell_metadata.csv`` or ``cell_boundaries.parquet``: the reader warns and reads no
+    table or polygons.
+
+    Parameters
+    ----------
+    path
+        Region folder to create (parents included).
+    dapi
+        2-D nuclear image ``(y, x)``; cast to uint16.
+    transcripts
+        ``global_x``, ``global_y`` (microns) and ``gene``; ``global_z`` is filled with 3.0 when absent.
+    um_per_px
+        Mosaic pixel size in microns.
+    origin_um
+        Micron position of mosaic pixel (0, 0).
+    z_layer
+        The z index in the image file names (the reader reads ``z_layers=3`` by default).
+    other_stains
+        Further channels written next to DAPI.
+    n_control_transcripts
+        ``Blank-*`` transcripts appended at random positions over the image.
+    seed
+        Seed of the control positions and the other stains.
+
+    Returns
+    -------
+    The folder written.
+    """
+    import tifffile
+
+    path = Path(path)
+    dapi = np.asarray(dapi)
+    if dapi.ndim != 2:
+        raise ValueError(f"`dapi` must be 2-D (y, x); got shape {dapi.shape}.")
+    missing = [c for c in ("global_x", "global_y", "gene") if c not in transcripts.columns]
+    if missing:
+        raise ValueError(f"`transcripts` lacks column(s) {missing}; has {list(transcripts.columns)}.")
+    images = path / "images"
+    images.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    tifffile.imwrite(images / f"mosaic_DAPI_z{z_layer}.tif", dapi.astype(np.uint16), photometric="minisblack")
+    for stain in other_stains:
+        noise = rng.integers(100, 2000, dapi.shape, dtype=np.uint16)
+        tifffile.imwrite(images / f"mosaic_{stain}_z{z_layer}.tif", noise, photometric="minisblack")
+    scale = 1.0 / um_per_px
+    matrix = np.array([[scale, 0, -origin_um[0] * scale], [0, scale, -origin_um[1] * scale], [0, 0, 1]])
+    np.savetxt(images / "micron_to_mosaic_pixel_transform.csv", matrix, delimiter=" ")
+
+    df = transcripts.reset_index(drop=True).copy()
+    df["gene"] = df["gene"].astype(str)
+    if n_control_transcripts:
+        height, width = dapi.shape
+        controls = pd.DataFrame(
+            {
+                "global_x": origin_um[0] + rng.uniform(0, width * um_per_px, n_control_transcripts),
+                "global_y": origin_um[1] + rng.uniform(0, height * um_per_px, n_control_transcripts),
+                "gene": [
+                    MERSCOPE_CONTROL_FEATURES[i % len(MERSCOPE_CONTROL_FEATURES)] for i in range(n_control_transcripts)
+                ],
+            }
+        )
+        df = pd.concat([df, controls], ignore_index=True)
+    n = len(df)
+    genes = pd.Index(sorted(df["gene"].unique()))
+    table = pd.DataFrame(
+        {
+            "barcode_id": genes.get_indexer(df["gene"]),
+            "global_x": df["global_x"].astype(np.float64),
+            "global_y": df["global_y"].astype(np.float64),
+            "global_z": df["global_z"].astype(np.float64) if "global_z" in df else 3.0,
+            # fov-local pixel positions; the reader drops them in favour of global_x/y
+            "x": ((df["global_x"] - origin_um[0]) / um_per_px) % 2048,
+            "y": ((df["global_y"] - origin_um[1]) / um_per_px) % 2048,
+            "fov": 0,
+            "gene": df["gene"],
+            "transcript_id": [f"ENSMUST{i:011d}" for i in range(n)],
+            "cell_id": -1,
+        }
+    )
+    table.to_csv(path / "detected_transcripts.csv")
+    logger.info("Wrote MERSCOPE folder %s: DAPI %s, %d transcripts.", path, dapi.shape, n)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# CosMx
+# ---------------------------------------------------------------------------------------------------------------------
+
+#: Control targets as NanoString names them in ``*_tx_file.csv``.
+COSMX_CONTROL_FEATURES: tuple[str, ...] = ("NegPrb1", "NegPrb5", "SystemControl12", "FalseCode3")
+
+#: Channel of the nuclear stain in the RGB ``CellComposite`` images written here (blue, as in CosMx composites).
+COSMX_DAPI_CHANNEL = 2
+
+
+def write_cosmx_folder(
+    path: str | Path,
+    *,
+    fovs: dict[int, dict[str, Any]],
+    dataset_id: str = "halo_test",
+    n_control_transcripts: int = 10,
+    seed: int = 0,
+) -> Path:
+    """Write a minimal CosMx flat-file export readable by ``spatialdata_io.cosmx(path)`` (default arguments).
+
+    Every FOV gets an image ``{fov}_image`` (RGB composite, nuclear stain in channel
+    :data:`COSMX_DAPI_CHANNEL`), labels ``{fov}_labels`` and points ``{fov}_points`` (local pixels, Identity to the
+    FOV's coordinate system ``"{fov}"``, an affine fitted on the cell centres to ``"global"``). Files:
+
+    - ``{dataset_id}_exprMat_file.csv``: ``fov, cell_ID`` and one column per target (counts of each cell);
+    - ``{dataset_id}_metadata_file.csv``: ``fov, cell_ID, CenterX_local_px, CenterY_local_px, CenterX_global_px,
+      CenterY_global_px`` (the reader fits local -> global from these, so each FOV needs three cells or more);
+    - ``{dataset_id}_fov_positions_file.csv``: ``fov, x_global_px, y_global_px`` (only its existence is checked);
+    - ``{dataset_id}_tx_file.csv``: ``fov, cell_ID, x_local_px, y_local_px, x_global_px, y_global_px, z, target,
+      CellComp``, plus ``n_control_transcripts`` control rows per FOV;
+    - ``CellComposite/CellComposite_F{fov:03d}.tif`` and ``CellLabels/CellLabels_F{fov:03d}.tif``, stored upside
+      down as the reader flips them vertically (so that row ``r`` of the element is ``y_local_px = r``).
+
+    Parameters
+    ----------
+    path
+        Folder to create.
+    fovs
+        Per FOV number: ``dapi`` (2-D image, row ``r`` at ``y_local_px = r``), ``labels`` (2-D cell labels of the
+        same shape, 0 = background), ``transcripts`` (``x_local_px``, ``y_local_px``, ``target``; optional
+        ``cell_ID``, 0 = none) and ``offset_px`` (``(x, y)`` global pixel position of the FOV's corner).
+    dataset_id
+        Prefix of the file names.
+    n_control_transcripts
+        Control transcripts appended per FOV at random positions.
+    seed
+        Seed of the control positions.
+
+    Returns
+    -------
+    The folder written.
+    """
+    import tifffile
+
+    path = Path(path)
+    (path / "CellComposite").mkdir(parents=True, exist_ok=True)
+    (path / "CellLabels").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    tx_frames, meta_frames, count_frames, positions = [], [], [], []
+    for fov, spec in fovs.items():
+        dapi, labels = np.asarray(spec["dapi"]), np.asarray(spec["labels"])
+        if dapi.shape != labels.shape or dapi.ndim != 2:
+            raise ValueError(
+                f"FOV {fov}: `dapi` and `labels` must be 2-D of one shape; got {dapi.shape}, {labels.shape}."
+            )
+        ox, oy = spec["offset_px"]
+        composite = np.zeros((*dapi.shape, 3), dtype=np.uint8)
+        composite[..., COSMX_DAPI_CHANNEL] = np.clip(dapi / max(float(dapi.max()), 1.0) * 255, 0, 255).astype(np.uint8)
+        composite[..., 0] = rng.integers(0, 60, dapi.shape, dtype=np.uint8)  # a dim membrane-like stain
+        tifffile.imwrite(path / "CellComposite" / f"CellComposite_F{fov:03d}.tif", composite[::-1], photometric="rgb")
+        tifffile.imwrite(path / "CellLabels" / f"CellLabels_F{fov:03d}.tif", labels[::-1].astype(np.uint32))
+
+        tx = spec["transcripts"].reset_index(drop=True).copy()
+        tx["target"] = tx["target"].astype(str)
+        if "cell_ID" not in tx:
+            tx["cell_ID"] = 0
+        if n_control_transcripts:
+            height, width = dapi.shape
+            controls = pd.DataFrame(
+                {
+                    "x_local_px": rng.uniform(0, width, n_control_transcripts),
+                    "y_local_px": rng.uniform(0, height, n_control_transcripts),
+                    "target": [
+                        COSMX_CONTROL_FEATURES[i % len(COSMX_CONTROL_FEATURES)] for i in range(n_control_transcripts)
+                    ],
+                    "cell_ID": 0,
+                }
+            )
+            tx = pd.concat([tx, controls], ignore_index=True)
+        tx_frames.append(
+            pd.DataFrame(
+                {
+                    "fov": fov,
+                    "cell_ID": tx["cell_ID"].astype(np.int64),
+                    "x_local_px": tx["x_local_px"].astype(np.float64),
+                    "y_local_px": tx["y_local_px"].astype(np.float64),
+                    "x_global_px": tx["x_local_px"] + ox,
+                    "y_global_px": tx["y_local_px"] + oy,
+                    "z": 0,
+                    "target": tx["target"],
+                    "CellComp": "Nuclear",
+                }
+            )
+        )
+        ids, centre_x, centre_y = _label_centres(labels)
+        meta_frames.append(
+            pd.DataFrame(
+                {
+                    "fov": fov,
+                    "cell_ID": ids,
+                    "CenterX_local_px": centre_x,
+                    "CenterY_local_px": centre_y,
+                    "CenterX_global_px": centre_x + ox,
+                    "CenterY_global_px": centre_y + oy,
+                }
+            )
+        )
+        assigned = tx[tx["cell_ID"] > 0]
+        counts = pd.crosstab(assigned["cell_ID"], assigned["target"]).reindex(ids, fill_value=0)
+        counts.insert(0, "fov", fov)
+        count_frames.append(counts.rename_axis("cell_ID").reset_index())
+        positions.append({"fov": fov, "x_global_px": ox, "y_global_px": oy})
+
+    prefix = path / dataset_id
+    pd.concat(count_frames, ignore_index=True).fillna(0).to_csv(f"{prefix}_exprMat_file.csv", index=False)
+    pd.concat(meta_frames, ignore_index=True).to_csv(f"{prefix}_metadata_file.csv", index=False)
+    pd.DataFrame(positions).to_csv(f"{prefix}_fov_positions_file.csv", index=False)
+    pd.concat(tx_frames, ignore_index=True).to_csv(f"{prefix}_tx_file.csv", index=False)
+    logger.info("Wrote CosMx folder %s: %d FOVs.", path, len(fovs))
+    return path
+
+
+def _label_centres(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ids and (x, y) centres of the cells of a label image, pixel i spanning [i, i + 1)."""
+    from scipy import ndimage
+
+    ids = np.unique(labels[labels > 0])
+    centres = np.asarray(ndimage.center_of_mass(np.ones_like(labels), labels, ids)).reshape(-1, 2) + 0.5
+    return ids.astype(np.int64), centres[:, 1], centres[:, 0]

@@ -9,10 +9,18 @@ from ._elements import (
     pixel_size_um,
 )
 from ._transcripts import DEFAULT_CONTROL_PATTERN, Transcripts, load_transcripts
+from ._vendors import VENDORS, FieldOfView, InputOptions, VendorDefaults, detect_vendor, fields_of_view, vendor_options
 from ._write import check_key_added, check_writable, write_elements
 
 __all__ = [
     "DEFAULT_CONTROL_PATTERN",
+    "VENDORS",
+    "FieldOfView",
+    "InputOptions",
+    "VendorDefaults",
+    "detect_vendor",
+    "fields_of_view",
+    "vendor_options",
     "NuclearImage",
     "Transcripts",
     "affine_between",

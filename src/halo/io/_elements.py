@@ -158,6 +158,9 @@ def affine_between(sdata: SpatialData, source_key: str, target_key: str) -> np.n
     """
     from spatialdata.transformations import get_transformation_between_coordinate_systems
 
+    shared = _affine_through_shared_systems(sdata, source_key, target_key)
+    if shared is not None:
+        return shared
     try:
         transform = get_transformation_between_coordinate_systems(sdata, sdata[source_key], sdata[target_key])
     except Exception as error:  # spatialdata raises several types for a missing path
@@ -167,6 +170,32 @@ def affine_between(sdata: SpatialData, source_key: str, target_key: str) -> np.n
         )
         raise ValueError(msg) from error
     return np.asarray(transform.to_affine_matrix(input_axes=("x", "y"), output_axes=("x", "y")), dtype=np.float64)
+
+
+def _affine_through_shared_systems(sdata: SpatialData, source_key: str, target_key: str) -> np.ndarray | None:
+    """Map through the coordinate systems both elements share (CosMx: the FOV's and "global"); None if none.
+
+    spatialdata refuses several equally short paths, which CosMx objects always have; they must agree here.
+    """
+    from spatialdata.transformations import get_transformation
+
+    def affine(transformation):
+        return np.asarray(transformation.to_affine_matrix(input_axes=("x", "y"), output_axes=("x", "y")), np.float64)
+
+    source = get_transformation(sdata[source_key], get_all=True)
+    target = get_transformation(sdata[target_key], get_all=True)
+    matrices = {cs: np.linalg.solve(affine(target[cs]), affine(source[cs])) for cs in source if cs in target}
+    if not matrices:
+        return None
+    first_cs, first = next(iter(matrices.items()))
+    for cs, matrix in matrices.items():
+        if not np.allclose(matrix, first, atol=1e-6 * max(1.0, np.abs(first).max())):
+            msg = (
+                f"Elements {source_key!r} and {target_key!r} are aligned differently in coordinate systems "
+                f"{first_cs!r} and {cs!r}; fix their transformations so that every shared system agrees."
+            )
+            raise ValueError(msg)
+    return first
 
 
 def pixel_size_um(points_to_pixels: np.ndarray) -> float:

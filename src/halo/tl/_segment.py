@@ -140,6 +140,10 @@ def segment(
     names = element_names(key_added)
     planned = {names["boundaries"]: "shapes", names["nuclei"]: "shapes", names["table"]: "tables"}
     hio.check_writable(sdata, planned)
+    image_key, points_key, channel, control_pattern, um_per_px = hio.vendor_options(
+        sdata, image_key=image_key, points_key=points_key, channel=channel, control_pattern=control_pattern,
+        um_per_px=um_per_px,
+    )  # fmt: skip
 
     image = hio.get_nuclear_image(sdata, image_key=image_key, channel=channel)
     points_key = hio.find_points_key(sdata, points_key)
