@@ -43,6 +43,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eval-every", type=int, default=TrainConfig.eval_every)
     parser.add_argument("--exclude", nargs="*", default=[], choices=ARCHETYPES, help="archetypes kept out")
+    parser.add_argument("--zero-channels", nargs="*", type=int, default=[], help="input channels ablated (zeroed)")
     parser.add_argument("--device", default=None, help="torch device; default CUDA, then MPS, then CPU")
     parser.add_argument("--export", metavar="NAME", help="export the finished run as shipped weights NAME")
     args = parser.parse_args()
@@ -53,6 +54,7 @@ def main() -> None:
     config = TrainConfig(
         steps=args.steps, batch_size=args.batch_size, width=args.width, seed=args.seed, eval_every=args.eval_every,
         archetypes=tuple(a for a in ARCHETYPES if a not in args.exclude) if args.exclude else (),
+        zero_channels=tuple(args.zero_channels),
     )  # fmt: skip
     train(args.run, config=config, device=args.device)
 

@@ -19,14 +19,14 @@ def store(tmp_path, small_sdata):
 def test_segment_passes_every_option_and_prints_a_summary(store, capsys):
     argv = [
         "segment", str(store), "--image-key", "dapi", "--points-key", "transcripts", "--channel", "0",
-        "--method", "expansion", "--expansion-um", "3", "--tile-um", "60", "--overlap-um", "50",
+        "--method", "expansion", "--expansion-um", "3", "--tile-um", "70", "--overlap-um", "60",
         "--control-pattern", "neg.*", "--min-qv", "none", "--key-added", "cli", "--quiet",
     ]  # fmt: skip
     assert main(argv) == 0
     sdata = read_zarr(store)
     params = sdata["cli_table"].uns["halo"]["params"]
     assert (params["image_key"], params["points_key"], params["channel"]) == ("dapi", "transcripts", "DAPI")
-    assert (params["expansion_um"], params["tile_um"], params["overlap_um"]) == (3.0, 60.0, 50.0)
+    assert (params["expansion_um"], params["tile_um"], params["overlap_um"]) == (3.0, 70.0, 60.0)
     assert params["control_pattern"] == "neg.*" and params["min_qv"] == "None"
     assert params["n_tiles"] > 1
     # BLANK_ is not matched by "neg.*", so it is counted as a gene; qv is ignored

@@ -65,13 +65,16 @@ def test_decode_gives_one_cell_per_nucleus_split_at_the_boundary():
     cell[5:35, 2:58] = 255
     boundary = np.zeros((40, 60), np.uint8)
     boundary[:, 33:35] = 255  # the predicted border lies nearer nucleus 2
-    cells = model.decode_cells(cell, boundary, nuclei, max_reach_px=25)
+    # without the boundary, cells meet halfway between the nuclei, as nuclear expansion does
+    plain = model.decode_cells(cell, boundary, nuclei, max_reach_px=25)
+    assert (plain[20, 14:26] == 1).all() and (plain[20, 28:40] == 2).all()
+    cells = model.decode_cells(cell, boundary, nuclei, max_reach_px=25, boundary_weight_px=20)
     assert set(np.unique(cells)) == {0, 1, 2}
     assert (cells[nuclei == 1] == 1).all() and (cells[nuclei == 2] == 2).all()
     assert (cells[20, 15:33] == 1).all() and (cells[20, 35:58] == 2).all()
     assert (cells[cell == 0] == 0).all()
     # a tighter reach keeps each cell within that distance of its nucleus
-    near = model.decode_cells(cell, boundary, nuclei, max_reach_px=5)
+    near = model.decode_cells(cell, boundary, nuclei, max_reach_px=5, boundary_weight_px=20)
     rows, cols = np.nonzero(near == 1)
     assert cols.min() >= 10 - 5 and cols.max() <= 13 + 5
     confidence = model.cell_confidence(cell, boundary, cells, 2)

@@ -82,6 +82,9 @@ def _segment(args: argparse.Namespace) -> int:
         "method": args.method,
         "nuclei_key": args.nuclei_key,
         "expansion_um": args.expansion_um,
+        "max_reach_um": args.max_reach_um,
+        "weights": args.weights,
+        "device": args.device,
         "tile_um": args.tile_um,
         "overlap_um": args.overlap_um,
         "control_pattern": args.control_pattern,
@@ -107,6 +110,7 @@ def _segment(args: argparse.Namespace) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     from halo.io import DEFAULT_CONTROL_PATTERN
+    from halo.methods import METHODS
 
     parser = argparse.ArgumentParser(prog="halo", description="Whole-cell segmentation in SpatialData.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
@@ -130,11 +134,16 @@ def _parser() -> argparse.ArgumentParser:
     seg.add_argument("--image-key", help="nuclear image (default: found from its channels or the vendor reader)")
     seg.add_argument("--points-key", help="transcripts (default: the only points element)")
     seg.add_argument("--channel", type=_channel, help="nuclear channel name or index (default: DAPI)")
-    seg.add_argument("--method", default="expansion", help="segmentation method")
+    seg.add_argument("--method", default="halo", choices=METHODS, help="segmentation method")
     seg.add_argument("--nuclei-key", help="existing nucleus labels or shapes to expand instead of detecting nuclei")
-    seg.add_argument("--expansion-um", type=float, default=5.0, help="largest growth beyond the nucleus")
+    seg.add_argument("--expansion-um", type=float, default=5.0, help="expansion: largest growth beyond the nucleus")
+    seg.add_argument("--max-reach-um", type=float, default=15.0, help="halo: largest growth beyond the nucleus")
+    seg.add_argument("--weights", help="halo: fine-tuned safetensors weights (default: the shipped ones)")
+    seg.add_argument("--device", help="halo: torch device (default: CUDA, then MPS, then CPU)")
     seg.add_argument("--tile-um", type=float, default=500.0, help="side of a tile core")
-    seg.add_argument("--overlap-um", type=float, default=80.0, help="overlap of neighbouring tiles")
+    seg.add_argument(
+        "--overlap-um", type=float, default=None, help="overlap of neighbouring tiles (default: twice a cell diameter)"
+    )
     seg.add_argument(
         "--control-pattern", type=_none_or(str), default=DEFAULT_CONTROL_PATTERN,
         help="regular expression of control genes to drop; 'none' keeps all",

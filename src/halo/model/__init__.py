@@ -3,6 +3,7 @@
 from ._features import MODEL_UM_PER_PX, N_CHANNELS, SlideStatistics, bin_factor, gene_embedding
 from ._finetune import fine_tune
 from ._infer import (
+    BOUNDARY_WEIGHT_UM,
     PATCH_CONTEXT,
     PATCH_STRIDE,
     cell_confidence,
@@ -19,6 +20,7 @@ from ._train import HELD_OUT_SEED, TrainConfig, held_out_scores, pick_device, tr
 from ._weights import PRETRAINED, load_weights, pretrained, save_weights
 
 __all__ = [
+    "BOUNDARY_WEIGHT_UM",
     "HELD_OUT_SEED",
     "MODEL_UM_PER_PX",
     "N_CHANNELS",

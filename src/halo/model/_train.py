@@ -16,6 +16,8 @@ from ._net import HaloNet, NetConfig
 
 logger = logging.getLogger(__name__)
 
+DEFAULT_REACH_UM = 15.0
+"""Largest distance from its nucleus a cell reaches in held-out scoring (``max_reach_um`` of segment)."""
 HELD_OUT_SEED = 1_000_000
 """Seeds at and above this are never drawn for training; the held-out scores and benchmarks use them."""
 
@@ -38,6 +40,8 @@ class TrainConfig:
     """Archetypes to train on; all of them when empty."""
     eval_every: int = 250
     """Held-out scores every this many steps and at the end; 0 for none."""
+    zero_channels: tuple[int, ...] = ()
+    """Input channels set to zero in training and held-out scoring: the ablation of an input."""
     checkpoint_every: int = 50
 
 
@@ -83,7 +87,9 @@ def batch_for_step(config: TrainConfig, step: int, examples: list | None = None)
         for x, y in random_crops(example, rng, config.crop_px, per_field):
             inputs.append(x)
             targets.append(y)
-    return np.stack(inputs[: config.batch_size]), np.stack(targets[: config.batch_size])
+    inputs = np.stack(inputs[: config.batch_size])
+    inputs[:, list(config.zero_channels)] = 0
+    return inputs, np.stack(targets[: config.batch_size])
 
 
 class _Batches:
@@ -172,7 +178,7 @@ def train(
         bar.update()
         record = {"step": step + 1, "loss": float(loss), "seconds": round(time.perf_counter() - tic, 1)}
         if config.eval_every and ((step + 1) % config.eval_every == 0 or step + 1 == config.steps):
-            record["held_out"] = held_out_scores(net.eval())
+            record["held_out"] = held_out_scores(net.eval(), zero_channels=config.zero_channels)
             net.train()
             logger.info("step %d: %s", step + 1, record["held_out"]["mean"])
         log.write(json.dumps(record) + "\n")
@@ -203,9 +209,10 @@ def _settle_config(output: Path, config: TrainConfig | None) -> TrainConfig:
     if path.exists():
         saved = json.loads(path.read_text())
         saved["archetypes"] = tuple(saved["archetypes"])
+        saved["zero_channels"] = tuple(saved.get("zero_channels", ()))
         if config is None:
             return TrainConfig(**saved)
-        if asdict(config) != {**saved, "archetypes": tuple(saved["archetypes"])}:
+        if asdict(config) != saved:
             msg = f"{output} holds a run with other settings ({saved}); use a new folder or the same settings."
             raise ValueError(msg)
         return config
@@ -244,12 +251,12 @@ def held_out_fields(archetypes: tuple[str, ...] | None = None, *, size_um: float
 _HELD_OUT_CACHE: dict = {}
 
 
-def held_out_scores(net: HaloNet) -> dict:
+def held_out_scores(net: HaloNet, *, zero_channels: tuple[int, ...] = ()) -> dict:
     """F1 at IoU 0.5 and mean matched IoU per archetype, with true nuclei as seeds, next to nuclear expansion."""
     from skimage.segmentation import expand_labels
 
     from ..metrics import match_instances
-    from ._infer import decode_cells, predict
+    from ._infer import BOUNDARY_WEIGHT_UM, decode_cells, predict
 
     if "fields" not in _HELD_OUT_CACHE:
         _HELD_OUT_CACHE["fields"] = held_out_fields()
@@ -258,8 +265,13 @@ def held_out_scores(net: HaloNet) -> dict:
     for name, examples in _HELD_OUT_CACHE["fields"].items():
         f1, f1_expansion = [], []
         for example in examples:
-            probabilities = predict(net, example.features)
-            cells = decode_cells(probabilities[0], probabilities[1], example.nuclei, 15.0 / model_um)
+            features = example.features.copy()
+            features[list(zero_channels)] = 0
+            probabilities = predict(net, features)
+            cells = decode_cells(
+                probabilities[0], probabilities[1], example.nuclei, DEFAULT_REACH_UM / model_um,
+                boundary_weight_px=BOUNDARY_WEIGHT_UM / model_um,
+            )  # fmt: skip
             f1.append(match_instances(example.cells, cells).f1)
             f1_expansion.append(match_instances(example.cells, expand_labels(example.nuclei, 5.0 / model_um)).f1)
         scores[name] = {"f1": float(np.mean(f1)), "f1_expansion": float(np.mean(f1_expansion))}

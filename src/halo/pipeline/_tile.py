@@ -115,7 +115,7 @@ def _segment_window(tile: Tile, inputs: TileInputs, context: TileContext):
     if context.model is None:
         nuclei = _nuclei_for(tile, inputs.nucleus_window, context)
         return nuclei, expand_nuclei(nuclei.labels, context.expansion_px), None
-    from ..model import cell_confidence, decode_cells
+    from ..model import BOUNDARY_WEIGHT_UM, cell_confidence, decode_cells
 
     probabilities = _model_probabilities(tile, inputs, context)
     if context.model.nuclei_from_model and isinstance(context.nuclei, DapiStatistics):
@@ -124,7 +124,10 @@ def _segment_window(tile: Tile, inputs: TileInputs, context: TileContext):
         )
     else:
         nuclei = _nuclei_for(tile, inputs.nucleus_window, context)
-    cells = decode_cells(probabilities[0], probabilities[1], nuclei.labels, context.expansion_px)
+    cells = decode_cells(
+        probabilities[0], probabilities[1], nuclei.labels, context.expansion_px,
+        boundary_weight_px=BOUNDARY_WEIGHT_UM / context.um_per_px,
+    )  # fmt: skip
     return nuclei, cells, cell_confidence(probabilities[0], probabilities[1], cells, nuclei.keys.size)
 
 
