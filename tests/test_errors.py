@@ -37,7 +37,7 @@ def _elements(sdata):
 def test_bad_arguments_fail_without_writing(small_sdata, kwargs, match):
     before = _elements(small_sdata)
     with pytest.raises((ValueError, KeyError), match=match):
-        halo.tl.segment(small_sdata, method="expansion", progress=False, **kwargs)
+        halo.tl.segment(small_sdata, progress=False, **{"method": "expansion", **kwargs})
     assert _elements(small_sdata) == before
     assert "halo_cell_id" not in small_sdata["transcripts"].columns
 

@@ -22,8 +22,8 @@ BOX = (60, 50, 300, 260)  # image pixels (x0, y0, x1, y1)
 @pytest.fixture(scope="module")
 def two_segmentations():
     sdata = halo.datasets.synthetic(size_um=(110.0, 90.0), seed=3)
-    halo.tl.segment(sdata, progress=False)
-    halo.tl.segment(sdata, progress=False, expansion_um=2.0, key_added="expansion")
+    halo.tl.segment(sdata, method="expansion", progress=False)
+    halo.tl.segment(sdata, method="expansion", progress=False, expansion_um=2.0, key_added="expansion")
     return sdata
 
 

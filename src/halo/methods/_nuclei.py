@@ -143,8 +143,10 @@ def nuclei_from_probability(
     between two centres, as a narrow waist between two round nuclei does.
     """
     from scipy import ndimage
+    from skimage.morphology import remove_small_holes
 
-    foreground = ndimage.binary_fill_holes(probability >= 128)
+    # only small holes: filling every enclosed region would depend on how far the window reaches
+    foreground = remove_small_holes(probability >= 128, max_size=int(options.min_area_um2 / um_per_px**2))
     distance = ndimage.distance_transform_edt(foreground).astype(np.float32) * um_per_px
     peaks = ndimage.gaussian_filter(distance, options.sigma_um / um_per_px)
     labels = _split_blobs(foreground, peaks, MODEL_SPLIT_DEPTH_UM)

@@ -123,8 +123,24 @@ def _patch_features(dapi, tx, stats, a, b, raw_model, slide_model, factor, um_pe
 
 
 def upsample(probabilities: np.ndarray, factor: int, shape: tuple[int, int]) -> np.ndarray:
-    """Repeat each model pixel over its ``factor`` x ``factor`` native block and crop to ``shape``."""
-    return np.repeat(np.repeat(probabilities, factor, axis=-2), factor, axis=-1)[..., : shape[0], : shape[1]]
+    """Bilinear interpolation from the model grid to the native pixel centres, cropped to ``shape`` (uint8).
+
+    Model pixel ``i`` covers native pixels ``[i * factor, (i + 1) * factor)``; values beyond the array's edge
+    repeat the edge, which only touches the outermost native pixels of a window.
+    """
+    out = probabilities.astype(np.float32)
+    for axis, size in ((-2, shape[0]), (-1, shape[1])):
+        # centre of native pixel i at model coordinate (2i + 1 - factor) / (2 factor): integer arithmetic, so the
+        # weights are the same in every window that starts on the model grid
+        numerator = 2 * np.arange(size) + 1 - factor
+        floor = numerator // (2 * factor)
+        weight = ((numerator - floor * 2 * factor) / (2 * factor)).astype(np.float32)
+        weight[floor < 0] = 0.0
+        low = np.clip(floor, 0, out.shape[axis] - 1)
+        high = np.clip(floor + 1, 0, out.shape[axis] - 1)
+        weight = weight.reshape((-1, 1) if axis == -2 else (1, -1))
+        out = np.take(out, low, axis=axis) * (1 - weight) + np.take(out, high, axis=axis) * weight
+    return np.round(out).astype(np.uint8)
 
 
 BOUNDARY_WEIGHT_UM = 3.0
@@ -138,6 +154,8 @@ def decode_cells(
     max_reach_px: float,
     *,
     boundary_weight_px: float = 0.0,
+    origin: tuple[int, int] = (0, 0),
+    slide_shape: tuple[int, int] | None = None,
 ) -> np.ndarray:
     """Cells grown from the nuclei over the predicted cell area, meeting where the network sees a border.
 
@@ -157,6 +175,10 @@ def decode_cells(
         Largest distance from its nucleus a cell may reach.
     boundary_weight_px
         Extra flooding distance at a certain boundary (probability 255), e.g. ``BOUNDARY_WEIGHT_UM / um_per_px``.
+    origin, slide_shape
+        Position of the window's first pixel in the slide, and the slide's shape (the window's by default). Pixels
+        at equal flooding distance are taken in the slide's raster order, so a window gives the same cells
+        wherever it starts (the watershed's own tie-breaking depends on the window).
     """
     from scipy import ndimage
     from skimage.segmentation import expand_labels, watershed
@@ -165,8 +187,11 @@ def decode_cells(
 
     within_reach = expand_labels(nuclei, max_reach_px) > 0
     mask = ((cell_probability >= 128) & within_reach) | (nuclei > 0)
-    elevation = ndimage.distance_transform_edt(nuclei == 0).astype(np.float32)
-    elevation += boundary_weight_px * boundary_probability.astype(np.float32) / 255
+    elevation = ndimage.distance_transform_edt(nuclei == 0)
+    elevation += boundary_weight_px * boundary_probability.astype(np.float64) / 255
+    height, width = slide_shape or nuclei.shape
+    rows, cols = np.ogrid[origin[0] : origin[0] + nuclei.shape[0], origin[1] : origin[1] + nuclei.shape[1]]
+    elevation += (rows * width + cols) * (1e-3 / (height * width))  # < 0.001 px: only orders exact ties
     cells = watershed(elevation, markers=nuclei, mask=mask).astype(np.int32, copy=False)
     return keep_largest_component(_within_own_reach(cells, nuclei, max_reach_px))
 

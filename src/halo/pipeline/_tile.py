@@ -127,6 +127,7 @@ def _segment_window(tile: Tile, inputs: TileInputs, context: TileContext):
     cells = decode_cells(
         probabilities[0], probabilities[1], nuclei.labels, context.expansion_px,
         boundary_weight_px=BOUNDARY_WEIGHT_UM / context.um_per_px,
+        origin=(tile.window.y0, tile.window.x0), slide_shape=context.slide_shape,
     )  # fmt: skip
     return nuclei, cells, cell_confidence(probabilities[0], probabilities[1], cells, nuclei.keys.size)
 
