@@ -9,7 +9,7 @@ from ._elements import (
     pixel_size_um,
 )
 from ._transcripts import DEFAULT_CONTROL_PATTERN, Transcripts, load_transcripts
-from ._write import check_key_added, check_writable, write_elements
+from ._write import check_key_added, check_writable, recover_interrupted_write, write_elements
 
 __all__ = [
     "DEFAULT_CONTROL_PATTERN",
@@ -23,5 +23,6 @@ __all__ = [
     "labels_on_image_grid",
     "load_transcripts",
     "pixel_size_um",
+    "recover_interrupted_write",
     "write_elements",
 ]
