@@ -124,6 +124,7 @@ def write_elements(sdata: SpatialData, elements: dict[str, Any]) -> None:
     _write_journal(root, "swapping", kinds)
     for name, kind in kinds.items():
         _swap_on_disk(root, name, kind)
+        _consolidate(sdata, root)  # between swaps the store reads as a mix of complete old and new elements
     _finish(sdata, root, kinds)
     logger.info("wrote %s to %s", list(kinds), root)
 
@@ -158,6 +159,7 @@ def recover_interrupted_write(sdata: SpatialData | str | os.PathLike) -> str | N
         swapped = journal["elements"]
         for name, kind in swapped.items():
             _swap_on_disk(root, name, kind)
+            _consolidate(in_memory, root)
         outcome = "finished"
     else:
         for kind, tmp in leftovers:
@@ -200,16 +202,22 @@ def _adopt_in_memory(sdata: SpatialData, name: str, kind: str) -> None:
 
 def _finish(sdata: SpatialData | None, root: Path, swapped: dict[str, str]) -> None:
     """Rewrite the consolidated metadata, update the in-memory object, then drop the journal and the old copies."""
+    _consolidate(sdata, root)
     if sdata is not None:
-        sdata.write_consolidated_metadata()
         for name, kind in swapped.items():
             _adopt_in_memory(sdata, name, kind)
-    else:
+    (root / JOURNAL).unlink(missing_ok=True)
+    shutil.rmtree(root / _TRASH, ignore_errors=True)
+
+
+def _consolidate(sdata: SpatialData | None, root: Path) -> None:
+    """List the store's complete elements in its consolidated metadata, which is what readers open."""
+    if sdata is not None:
+        sdata.write_consolidated_metadata()
+    else:  # a store that cannot be read into a SpatialData: spatialdata's own routine, on the path
         from spatialdata._io.io_zarr import _write_consolidated_metadata
 
         _write_consolidated_metadata(root)
-    (root / JOURNAL).unlink(missing_ok=True)
-    shutil.rmtree(root / _TRASH, ignore_errors=True)
 
 
 def _staged_on_disk(root: Path) -> list[tuple[str, str]]:
