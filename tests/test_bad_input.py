@@ -168,7 +168,9 @@ def test_multiscale_image_gives_the_same_result_as_its_full_resolution(tiny):
     halo.tl.segment(single, progress=False)
     _with_image(tiny, tiny["dapi"].data.compute(), c_coords=["DAPI"], scale_factors=[2, 2])
     halo.tl.segment(tiny, progress=False)
-    assert shapely.equals(single["halo_boundaries"].geometry.to_numpy(), tiny["halo_boundaries"].geometry.to_numpy()).all()
+    assert shapely.equals(
+        single["halo_boundaries"].geometry.to_numpy(), tiny["halo_boundaries"].geometry.to_numpy()
+    ).all()
     np.testing.assert_array_equal(_assignment(single), _assignment(tiny))
 
 
@@ -262,7 +264,9 @@ def test_points_without_any_transformation_are_refused(tiny):
 
 def test_float_nucleus_labels_are_refused(tiny):
     tiny["float_nuclei"] = tiny["true_nuclei"].astype(np.float32)
-    _refused(tiny, r"Labels 'float_nuclei' have dtype float32; nucleus labels must be integers", nuclei_key="float_nuclei")
+    _refused(
+        tiny, r"Labels 'float_nuclei' have dtype float32; nucleus labels must be integers", nuclei_key="float_nuclei"
+    )
 
 
 def test_int64_nucleus_labels_work(tiny):
@@ -274,7 +278,9 @@ def test_int64_nucleus_labels_work(tiny):
 
 def test_nucleus_labels_off_the_image_grid_are_refused(tiny):
     data = tiny["true_nuclei"].data.compute()
-    tiny["scaled"] = Labels2DModel.parse(data, dims=("y", "x"), transformations={"global": Scale([2, 2], axes=("x", "y"))})
+    tiny["scaled"] = Labels2DModel.parse(
+        data, dims=("y", "x"), transformations={"global": Scale([2, 2], axes=("x", "y"))}
+    )
     _refused(tiny, r"Labels 'scaled' are not on the pixel grid of image 'dapi'; resample them", nuclei_key="scaled")
     tiny["cropped"] = Labels2DModel.parse(data[:-5], dims=("y", "x"))
     _refused(tiny, r"Labels 'cropped' have shape .* the image 'dapi' .*must match", nuclei_key="cropped")
@@ -350,7 +356,9 @@ def test_read_only_store_is_refused_before_any_work(tiny, tmp_path):
     immutable = False
     try:
         if os.access(path, os.W_OK):  # root ignores permission bits: make the folder immutable instead
-            immutable = shutil.which("chattr") is not None and subprocess.run(["chattr", "+i", str(path)]).returncode == 0
+            immutable = (
+                shutil.which("chattr") is not None and subprocess.run(["chattr", "+i", str(path)]).returncode == 0
+            )
             if not immutable:
                 pytest.skip("cannot make a read-only folder here (root without chattr)")
         _refused(sdata, r"The zarr store .* is not writable.*Copy the store")

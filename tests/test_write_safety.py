@@ -66,10 +66,9 @@ CHILD = textwrap.dedent(
 
         write._consolidate = paused_consolidate
     sdata = read_zarr(path)
-    halo.tl.segment(sdata, progress=False, expansion_um=%r)
+    halo.tl.segment(sdata, progress=False, expansion_um=EXPANSION)
     """
-    % NEW["expansion_um"]
-)
+).replace("EXPANSION", repr(NEW["expansion_um"]))
 
 
 def _snapshot(sdata):

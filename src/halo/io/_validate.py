@@ -24,7 +24,7 @@ OUTSIDE_WARNING_SHARE = 0.05
 
 
 def check_sdata(sdata: Any) -> None:
-    """The first argument must be a SpatialData."""
+    """Check that the first argument is a SpatialData."""
     from spatialdata import SpatialData
 
     if not isinstance(sdata, SpatialData):
@@ -36,7 +36,7 @@ def check_sdata(sdata: Any) -> None:
 
 
 def check_number(name: str, value: Any, *, minimum: float | None = None, strict: bool = False, optional: bool = False):
-    """A finite real number (not a bool or a string), at least (or, with ``strict``, above) ``minimum``."""
+    """Check for a finite real number (not a bool or a string), at least (with ``strict``, above) ``minimum``."""
     if value is None and optional:
         return
     if isinstance(value, bool) or not isinstance(value, Real):
@@ -53,7 +53,7 @@ def check_number(name: str, value: Any, *, minimum: float | None = None, strict:
 
 
 def check_optional_str(name: str, value: Any) -> None:
-    """``None`` or an element name."""
+    """Check for ``None`` or an element name."""
     if value is not None and not isinstance(value, str):
         msg = f"{name} must be an element name (str) or None, got {value!r} of type {type(value).__name__}."
         raise TypeError(msg)
@@ -74,7 +74,7 @@ def check_parameters(
     nucleus_options: Any,
     progress: Any,
 ) -> None:
-    """Types and ranges of ``segment``'s arguments; the geometric relations between them are checked separately."""
+    """Check the types and ranges of ``segment``'s arguments (their geometric relations are checked apart)."""
     for name, value in (("image_key", image_key), ("points_key", points_key), ("nuclei_key", nuclei_key)):
         check_optional_str(name, value)
     if channel is not None and (isinstance(channel, bool) or not isinstance(channel, (str, int, np.integer))):
@@ -108,7 +108,7 @@ def check_parameters(
 
 
 def check_image_size(image_key: str, shape: tuple[int, ...]) -> None:
-    """An image with no pixels cannot be segmented."""
+    """Refuse an image with no pixels."""
     if min(shape) == 0:
         msg = f"Image {image_key!r} has shape {tuple(shape)} (y, x): it has no pixels. Pass another `image_key=`."
         raise ValueError(msg)
@@ -147,8 +147,7 @@ def check_outputs_are_halos(sdata: SpatialData, names: dict[str, str], points_ke
         linked = sorted(set(shape_names) & regions)
         if linked:
             msg = (
-                f"Table {other!r} annotates {linked}; replacing them would silently break that table's cell ids. "
-                f"{hint}"
+                f"Table {other!r} annotates {linked}; replacing them would silently break that table's cell ids. {hint}"
             )
             raise ValueError(msg)
 
@@ -203,7 +202,7 @@ MIN_TILE_PX = 32
 
 
 def check_tile_pixels(tile_um: float, um_per_px: float) -> None:
-    """The tile must span a sensible number of pixels at the image's pixel size."""
+    """Check that a tile spans a sensible number of pixels at the image's pixel size."""
     if tile_um / um_per_px < MIN_TILE_PX:
         msg = (
             f"tile_um={tile_um} is only {tile_um / um_per_px:.3g} pixels at {um_per_px:.4g} um per pixel; a tile must "

@@ -56,7 +56,7 @@ def element_kind(sdata: SpatialData, name: str) -> str | None:
 
 
 def check_writable(sdata: SpatialData, planned: dict[str, str]) -> None:
-    """Fail before any work when a planned element name is taken by an element of another type or the store is read-only.
+    """Fail before any work when a planned name is taken by another element type, or the store is read-only.
 
     Parameters
     ----------

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .. import io as hio
-from ..methods import METHODS, NucleusOptions, NucleusPolygons, dapi_statistics
 from ..io._validate import (
     check_image_size,
     check_outputs_are_halos,
@@ -19,6 +18,7 @@ from ..io._validate import (
     check_tile_pixels,
     check_transcripts_on_image,
 )
+from ..methods import METHODS, NucleusOptions, NucleusPolygons, dapi_statistics
 from ..pipeline._outputs import (
     cell_shapes,
     cell_table,
