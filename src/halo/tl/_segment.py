@@ -102,7 +102,9 @@ def segment(
     Returns
     -------
     Nothing; ``sdata`` gains (and, when backed by zarr, persists; earlier results of the same ``key_added`` are
-    replaced only once the new ones are complete):
+    replaced only once the new ones are complete, and a run killed while writing is finished or undone by the next
+    run or by :func:`halo.io.recover_interrupted_write`; elements halo did not write are never replaced; see
+    ``docs/bad_input.md``):
 
     - ``sdata.shapes[f"{key_added}_boundaries"]``: one valid Polygon per cell, indexed by ``cell_id`` (1..n), in the
       nuclear image's pixel space with its transformations; cells do not overlap.
