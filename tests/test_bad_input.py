@@ -41,6 +41,11 @@ def _refused(sdata, match, **kwargs):
         assert list(sdata.points[next(iter(sdata.points))].columns) == columns
 
 
+def _transcripts(sdata):
+    """A private pandas copy: dask can hand back the very frame it holds, shared by identical elements."""
+    return sdata["transcripts"].compute().copy(deep=True)
+
+
 def _with_points(sdata, frame, **parse):
     parse.setdefault("coordinates", {"x": "x", "y": "y"})
     parse.setdefault("feature_key", "feature_name")
@@ -80,6 +85,11 @@ def _assignment(sdata):
         pytest.param({"control_pattern": 3}, "control_pattern must be a regular expression", id="control-pattern-int"),
         pytest.param({"nucleus_options": [1, 2]}, "nucleus_options must be", id="nucleus-options-list"),
         pytest.param({"nucleus_options": {"sigma_um": float("nan")}}, "sigma_um must be >= 0", id="nucleus-option-nan"),
+        pytest.param(
+            {"nucleus_options": {"max_area_um2": float("inf")}},
+            r"nucleus_options\['max_area_um2'\] must be a finite number",
+            id="nucleus-option-inf",
+        ),
         pytest.param({"progress": "yes"}, "progress must be True or False", id="progress-str"),
         pytest.param({"key_added": ""}, "not a valid element name", id="key-added-empty"),
     ],
@@ -185,12 +195,12 @@ def test_image_smaller_than_one_tile_is_one_tile():
 
 
 def test_points_without_feature_key_are_refused(tiny):
-    _with_points(tiny, tiny["transcripts"].compute(), feature_key=None)
+    _with_points(tiny, _transcripts(tiny), feature_key=None)
     _refused(tiny, r"no feature_key naming its gene column.*feature_key=")
 
 
 def test_empty_points_segment_nuclei_with_zero_counts(tiny, caplog):
-    _with_points(tiny, tiny["transcripts"].compute().iloc[:0])
+    _with_points(tiny, _transcripts(tiny).iloc[:0])
     with caplog.at_level(logging.WARNING, logger="halo"):
         halo.tl.segment(tiny, progress=False)
     assert len(tiny["halo_boundaries"]) > 15
@@ -201,7 +211,7 @@ def test_empty_points_segment_nuclei_with_zero_counts(tiny, caplog):
 def test_transcripts_outside_the_image_or_with_nan_coordinates_are_unassigned(tiny, caplog):
     clean = halo.datasets.synthetic(size_um=(60.0, 50.0), seed=3)
     halo.tl.segment(clean, progress=False)
-    frame = tiny["transcripts"].compute()
+    frame = _transcripts(tiny)
     outside, nan = np.arange(0, 200), np.arange(200, 300)
     frame.loc[outside, "x"] += 1e4
     frame.loc[nan, "y"] = np.nan
@@ -216,7 +226,7 @@ def test_transcripts_outside_the_image_or_with_nan_coordinates_are_unassigned(ti
 
 
 def test_no_transcript_on_the_image_is_refused(tiny):
-    frame = tiny["transcripts"].compute()
+    frame = _transcripts(tiny)
     frame["x"] += 1e4  # e.g. a transformation that maps to the wrong place
     _with_points(tiny, frame)
     _refused(tiny, r"None of the \d+ transcripts of points 'transcripts' falls on image 'dapi'.*transformations")
@@ -225,7 +235,7 @@ def test_no_transcript_on_the_image_is_refused(tiny):
 def test_3d_points_use_x_and_y_and_ignore_z(tiny):
     flat = halo.datasets.synthetic(size_um=(60.0, 50.0), seed=3)
     halo.tl.segment(flat, progress=False)
-    frame = tiny["transcripts"].compute()
+    frame = _transcripts(tiny)
     frame["z"] = np.random.default_rng(0).uniform(-5, 15, len(frame))
     _with_points(tiny, frame, coordinates={"x": "x", "y": "y", "z": "z"})
     halo.tl.segment(tiny, progress=False)
@@ -234,7 +244,7 @@ def test_3d_points_use_x_and_y_and_ignore_z(tiny):
 
 
 def test_missing_gene_names_and_qv_are_dropped_like_controls(tiny):
-    frame = tiny["transcripts"].compute()
+    frame = _transcripts(tiny)
     names = frame["feature_name"].astype(object)
     names.iloc[:50] = None
     frame["feature_name"] = pd.Categorical(names)
@@ -245,14 +255,14 @@ def test_missing_gene_names_and_qv_are_dropped_like_controls(tiny):
 
 
 def test_every_gene_a_control_probe_is_refused(tiny):
-    frame = tiny["transcripts"].compute()
+    frame = _transcripts(tiny)
     frame["feature_name"] = pd.Categorical(np.where(np.arange(len(frame)) % 2, "BLANK_0001", "NegControlProbe_1"))
     _with_points(tiny, frame)
     _refused(tiny, r"Every gene of points element 'transcripts' matches the control pattern.*control_pattern=")
 
 
 def test_points_without_any_transformation_are_refused(tiny):
-    frame = tiny["transcripts"].compute()
+    frame = _transcripts(tiny)
     tiny["transcripts"] = PointsModel.parse(
         frame, coordinates={"x": "x", "y": "y"}, feature_key="feature_name", transformations={"other": Identity()}
     )
@@ -334,7 +344,7 @@ def test_key_added_naming_a_users_table_is_refused(tiny):
 
 
 def test_points_column_of_the_user_is_refused(tiny):
-    frame = tiny["transcripts"].compute()
+    frame = _transcripts(tiny)
     frame["halo_cell_id"] = 7
     _with_points(tiny, frame)
     _refused(tiny, r"Points 'transcripts' already have a column 'halo_cell_id' that halo did not write")

@@ -210,3 +210,13 @@ def check_tile_pixels(tile_um: float, um_per_px: float) -> None:
             "which halo reads as micrometres to pixels), or pass a larger `tile_um=`."
         )
         raise ValueError(msg)
+
+
+def check_nucleus_options(options) -> None:
+    """Check that every numeric nucleus option is finite (an infinite size would demand an infinite tile overlap)."""
+    from dataclasses import fields
+
+    for field in fields(options):
+        value = getattr(options, field.name)
+        if value is not None:
+            check_number(f"nucleus_options[{field.name!r}]", value)

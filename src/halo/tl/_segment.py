@@ -12,6 +12,7 @@ import numpy as np
 from .. import io as hio
 from ..io._validate import (
     check_image_size,
+    check_nucleus_options,
     check_outputs_are_halos,
     check_parameters,
     check_sdata,
@@ -128,6 +129,7 @@ def segment(
         nucleus_options=nucleus_options, progress=progress,
     )  # fmt: skip
     options = NucleusOptions.from_any(nucleus_options)
+    check_nucleus_options(options)
     _check_geometry(expansion_um, tile_um, overlap_um, options)
     names = element_names(key_added)
     planned = {names["boundaries"]: "shapes", names["nuclei"]: "shapes", names["table"]: "tables"}
