@@ -214,10 +214,10 @@ def _consolidate(sdata: SpatialData | None, root: Path) -> None:
     """List the store's complete elements in its consolidated metadata, which is what readers open."""
     if sdata is not None:
         sdata.write_consolidated_metadata()
-    else:  # a store that cannot be read into a SpatialData: spatialdata's own routine, on the path
-        from spatialdata._io.io_zarr import _write_consolidated_metadata
+    else:  # a store that cannot be read into a SpatialData: consolidate the path itself
+        import zarr
 
-        _write_consolidated_metadata(root)
+        zarr.consolidate_metadata(str(root))
 
 
 def _staged_on_disk(root: Path) -> list[tuple[str, str]]:
