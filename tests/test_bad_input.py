@@ -26,6 +26,14 @@ def tiny():
     return halo.datasets.synthetic(size_um=(60.0, 50.0), seed=3)
 
 
+@pytest.fixture(scope="module")
+def clean():
+    """``tiny`` segmented with the defaults, read only."""
+    sdata = halo.datasets.synthetic(size_um=(60.0, 50.0), seed=3)
+    halo.tl.segment(sdata, progress=False)
+    return sdata
+
+
 def _elements(sdata):
     return sorted(name for _, name, _ in sdata.gen_elements())
 
@@ -135,10 +143,8 @@ def test_rgb_image_asks_for_the_channel_and_segments_with_it(tiny):
 
 
 @pytest.mark.parametrize("dtype", ["uint8", "uint16", "float32", "float64"])
-def test_8_bit_16_bit_and_float_images_segment_alike(dtype):
-    reference = halo.datasets.synthetic(size_um=(60.0, 50.0), seed=3)
-    halo.tl.segment(reference, progress=False)
-    sdata = halo.datasets.synthetic(size_um=(60.0, 50.0), seed=3)
+def test_8_bit_16_bit_and_float_images_segment_alike(clean, tiny, dtype):
+    reference, sdata = clean, tiny
     data = sdata["dapi"].data.compute().astype(np.float64)
     if dtype == "uint8":
         data = np.round(data / data.max() * 255)
@@ -173,9 +179,8 @@ def test_zero_size_image_is_refused(tiny):
     _refused(tiny, r"Image 'dapi' has shape \(0, \d+\).*no pixels")
 
 
-def test_multiscale_image_gives_the_same_result_as_its_full_resolution(tiny):
-    single = halo.datasets.synthetic(size_um=(60.0, 50.0), seed=3)
-    halo.tl.segment(single, progress=False)
+def test_multiscale_image_gives_the_same_result_as_its_full_resolution(clean, tiny):
+    single = clean
     _with_image(tiny, tiny["dapi"].data.compute(), c_coords=["DAPI"], scale_factors=[2, 2])
     halo.tl.segment(tiny, progress=False)
     assert shapely.equals(
@@ -208,9 +213,7 @@ def test_empty_points_segment_nuclei_with_zero_counts(tiny, caplog):
     assert "no transcript left to count" in caplog.text
 
 
-def test_transcripts_outside_the_image_or_with_nan_coordinates_are_unassigned(tiny, caplog):
-    clean = halo.datasets.synthetic(size_um=(60.0, 50.0), seed=3)
-    halo.tl.segment(clean, progress=False)
+def test_transcripts_outside_the_image_or_with_nan_coordinates_are_unassigned(clean, tiny, caplog):
     frame = _transcripts(tiny)
     outside, nan = np.arange(0, 200), np.arange(200, 300)
     frame.loc[outside, "x"] += 1e4
@@ -232,9 +235,8 @@ def test_no_transcript_on_the_image_is_refused(tiny):
     _refused(tiny, r"None of the \d+ transcripts of points 'transcripts' falls on image 'dapi'.*transformations")
 
 
-def test_3d_points_use_x_and_y_and_ignore_z(tiny):
-    flat = halo.datasets.synthetic(size_um=(60.0, 50.0), seed=3)
-    halo.tl.segment(flat, progress=False)
+def test_3d_points_use_x_and_y_and_ignore_z(clean, tiny):
+    flat = clean
     frame = _transcripts(tiny)
     frame["z"] = np.random.default_rng(0).uniform(-5, 15, len(frame))
     _with_points(tiny, frame, coordinates={"x": "x", "y": "y", "z": "z"})
