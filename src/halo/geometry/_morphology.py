@@ -27,9 +27,10 @@ def label_morphology(labels: np.ndarray, n_labels: int, *, offset: tuple[int, in
     length = n_labels + 1
     area = np.bincount(lab, minlength=length).astype(np.float64)
     safe = np.maximum(area, 1)
-    # pixel centres, shifted by the label's first pixel to keep the second moments well conditioned
-    y = rows + 0.5
-    x = cols + 0.5
+    # pixel centres in slide coordinates (exact in float64), so that a cell seen by any tile window sums the same
+    # numbers in the same order and gets bit-identical results whatever the tiling
+    y = rows + (offset[0] + 0.5)
+    x = cols + (offset[1] + 0.5)
     my = np.bincount(lab, weights=y, minlength=length) / safe
     mx = np.bincount(lab, weights=x, minlength=length) / safe
     dy = y - my[lab]
@@ -43,7 +44,7 @@ def label_morphology(labels: np.ndarray, n_labels: int, *, offset: tuple[int, in
     major, minor = half_trace + root, np.maximum(half_trace - root, 1e-12)
     return {
         "area": area[1:],
-        "centroid_x": mx[1:] + offset[1],
-        "centroid_y": my[1:] + offset[0],
+        "centroid_x": mx[1:],
+        "centroid_y": my[1:],
         "elongation": np.sqrt(major / minor)[1:],
     }

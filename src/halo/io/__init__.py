@@ -10,7 +10,7 @@ from ._elements import (
 )
 from ._transcripts import DEFAULT_CONTROL_PATTERN, Transcripts, load_transcripts
 from ._vendors import VENDORS, FieldOfView, InputOptions, VendorDefaults, detect_vendor, fields_of_view, vendor_options
-from ._write import check_key_added, check_writable, write_elements
+from ._write import check_key_added, check_writable, recover_interrupted_write, write_elements
 
 __all__ = [
     "DEFAULT_CONTROL_PATTERN",
@@ -31,5 +31,6 @@ __all__ = [
     "labels_on_image_grid",
     "load_transcripts",
     "pixel_size_um",
+    "recover_interrupted_write",
     "write_elements",
 ]

@@ -55,7 +55,7 @@ def _smallest_level(element, max_pixels: int = 16_000_000):
 
 
 def _channel_names(array) -> list:
-    return list(array.coords["c"].values) if "c" in array.coords else list(range(array.sizes.get("c", 1)))
+    return array.coords["c"].values.tolist() if "c" in array.coords else list(range(array.sizes.get("c", 1)))
 
 
 def _find_nuclear_channel(key: str, names: list, channel: str | int | None) -> int:

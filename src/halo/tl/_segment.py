@@ -11,6 +11,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .. import io as hio
+from ..io._validate import (
+    check_image_size,
+    check_nucleus_options,
+    check_outputs_are_halos,
+    check_parameters,
+    check_sdata,
+    check_tile_pixels,
+    check_transcripts_on_image,
+)
 from ..methods import METHODS, NucleusOptions, NucleusPolygons, dapi_statistics
 from ..pipeline._outputs import (
     cell_shapes,
@@ -108,7 +117,9 @@ def segment(
     Returns
     -------
     Nothing; ``sdata`` gains (and, when backed by zarr, persists; earlier results of the same ``key_added`` are
-    replaced only once the new ones are complete):
+    replaced only once the new ones are complete, and a run killed while writing is finished or undone by the next
+    run or by :func:`halo.io.recover_interrupted_write`; elements halo did not write are never replaced; see
+    ``docs/bad_input.md``):
 
     - ``sdata.shapes[f"{key_added}_boundaries"]``: one valid Polygon per cell, indexed by ``cell_id`` (1..n), in the
       nuclear image's pixel space with its transformations; cells do not overlap.
@@ -122,17 +133,18 @@ def segment(
       dropped control and low-quality transcripts).
     """
     start = time.perf_counter()
+    check_sdata(sdata)
     hio.check_key_added(key_added)
     if method not in METHODS:
         msg = f"Unknown method {method!r}; choose one of {list(METHODS)}."
         raise ValueError(msg)
+    check_parameters(
+        image_key=image_key, points_key=points_key, nuclei_key=nuclei_key, channel=channel, expansion_um=expansion_um,
+        max_reach_um=max_reach_um, tile_um=tile_um, overlap_um=overlap_um, control_pattern=control_pattern, min_qv=min_qv, um_per_px=um_per_px,
+        nucleus_options=nucleus_options, progress=progress,
+    )  # fmt: skip
     options = NucleusOptions.from_any(nucleus_options)
-    if not expansion_um >= 0:
-        msg = f"expansion_um must be >= 0, got {expansion_um!r}."
-        raise ValueError(msg)
-    if not max_reach_um > 0:
-        msg = f"max_reach_um must be positive, got {max_reach_um!r}."
-        raise ValueError(msg)
+    check_nucleus_options(options)
     reach_um = max_reach_um if method == "halo" else expansion_um
     if overlap_um is None:
         overlap_um = _default_overlap_um(reach_um, options)
@@ -140,24 +152,26 @@ def segment(
     names = element_names(key_added)
     planned = {names["boundaries"]: "shapes", names["nuclei"]: "shapes", names["table"]: "tables"}
     hio.check_writable(sdata, planned)
+    hio.recover_interrupted_write(sdata)  # a killed earlier run: finish or undo it before reading anything
     image_key, points_key, channel, control_pattern, um_per_px = hio.vendor_options(
         sdata, image_key=image_key, points_key=points_key, channel=channel, control_pattern=control_pattern,
         um_per_px=um_per_px,
     )  # fmt: skip
 
     image = hio.get_nuclear_image(sdata, image_key=image_key, channel=channel)
+    check_image_size(image.key, image.data.shape)
     points_key = hio.find_points_key(sdata, points_key)
+    check_outputs_are_halos(sdata, names, points_key)
     to_pixels = hio.affine_between(sdata, points_key, image.key)
     if um_per_px is None:
         um_per_px = hio.pixel_size_um(to_pixels)
-    elif not um_per_px > 0:
-        msg = f"um_per_px must be positive, got {um_per_px!r}."
-        raise ValueError(msg)
+    check_tile_pixels(tile_um, um_per_px)
     slide_shape = (int(image.data.shape[0]), int(image.data.shape[1]))
     logger.info("image %r channel %r, %s px at %.4g um/px", image.key, image.channel, slide_shape, um_per_px)
     transcripts = hio.load_transcripts(
         sdata, points_key, to_pixels, control_pattern=control_pattern, min_qv=min_qv
     )
+    check_transcripts_on_image(points_key, image.key, transcripts, slide_shape)
 
     context, window_source = _nucleus_source(sdata, nuclei_key, image, options, slide_shape, um_per_px, reach_um)
     align = 1
@@ -246,7 +260,11 @@ def _nucleus_source(sdata, nuclei_key, image, options, slide_shape, um_per_px, e
     """The per-tile context and, per tile, the raster window the tile reads (image or nucleus labels)."""
     common = {"slide_shape": slide_shape, "um_per_px": um_per_px, "expansion_px": expansion_um / um_per_px}
     if nuclei_key is None:
-        stats = dapi_statistics(image.overview, options)
+        try:
+            stats = dapi_statistics(image.overview, options)
+        except ValueError as error:
+            msg = f"Image {image.key!r} channel {image.channel!r}: {error} Pass the nuclear image as `image_key=`."
+            raise ValueError(msg) from error
         return TileContext(nuclei=stats, nucleus_options=options, **common), image.data
     if nuclei_key in sdata.shapes:
         to_pixels = hio.affine_between(sdata, nuclei_key, image.key)

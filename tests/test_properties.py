@@ -1,0 +1,118 @@
+"""Property-based tests (hypothesis) of the geometry and tiling that every result rests on."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import hypothesis.extra.numpy as hnp
+import numpy as np
+import shapely
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from rasterio.features import rasterize
+from skimage.measure import label as connected
+
+import halo
+from halo.geometry import keep_largest_component, labels_to_polygons
+from halo.tiling import tile_grid, tile_of_points
+
+FAST = settings(max_examples=60, deadline=None)
+
+label_images = hnp.arrays(
+    np.int32,
+    shape=st.tuples(st.integers(1, 14), st.integers(1, 14)),
+    elements=st.integers(0, 4),
+)
+
+
+@FAST
+@given(labels=label_images, offset=st.tuples(st.integers(-50, 50), st.integers(-50, 50)))
+def test_polygons_of_any_label_image_are_valid_and_rerasterise_exactly(labels, offset):
+    polygons = labels_to_polygons(labels, offset=offset)
+    present = set(np.unique(labels[labels > 0]).tolist())
+    assert set(polygons) == present
+    if not present:
+        return
+    geoms = [polygons[key] for key in sorted(present)]
+    assert shapely.is_valid(geoms).all()
+    areas = np.bincount(labels.ravel(), minlength=5)
+    np.testing.assert_array_equal(shapely.area(geoms), areas[sorted(present)])
+    # pixel-centre rule: pixel (row, col) of the image is drawn where its centre lies
+    from affine import Affine
+
+    drawn = rasterize(
+        zip(geoms, sorted(present), strict=True),
+        out_shape=labels.shape,
+        transform=Affine.translation(*offset),
+        fill=0,
+        dtype="int32",
+    )
+    np.testing.assert_array_equal(drawn, labels)
+
+
+@FAST
+@given(labels=label_images)
+def test_keep_largest_component_keeps_one_4_connected_piece_per_label(labels):
+    kept = keep_largest_component(labels)
+    assert kept.dtype == labels.dtype and kept.shape == labels.shape
+    assert ((kept == labels) | (kept == 0)).all()  # only removes pixels
+    for value in np.unique(labels[labels > 0]):
+        pieces = connected(labels == value, connectivity=1)
+        largest = np.bincount(pieces.ravel())[1:].max()
+        kept_pieces = connected(kept == value, connectivity=1)
+        assert kept_pieces.max() == 1  # present, and in one 4-connected piece
+        assert (kept == value).sum() == largest
+
+
+@FAST
+@given(
+    shape=st.tuples(st.integers(1, 120), st.integers(1, 120)),
+    core_px=st.integers(1, 60),
+    margin_px=st.integers(0, 30),
+    data=st.data(),
+)
+def test_tile_cores_partition_the_slide_and_points_fall_in_exactly_one(shape, core_px, margin_px, data):
+    tiles = tile_grid(shape, core_px, margin_px)
+    cover = np.zeros(shape, dtype=np.int32)
+    for index, tile in enumerate(tiles):
+        assert tile.index == index
+        core, window = tile.core, tile.window
+        cover[core.y0 : core.y1, core.x0 : core.x1] += 1
+        assert window.y0 == max(core.y0 - margin_px, 0) and window.y1 == min(core.y1 + margin_px, shape[0])
+        assert window.x0 == max(core.x0 - margin_px, 0) and window.x1 == min(core.x1 + margin_px, shape[1])
+    assert (cover == 1).all()
+
+    coordinate = st.one_of(st.floats(-5.0, 125.0), st.sampled_from([np.nan, np.inf, -np.inf]))
+    xy = data.draw(hnp.arrays(np.float64, st.tuples(st.integers(0, 50), st.just(2)), elements=coordinate))
+    index = tile_of_points(xy[:, 0], xy[:, 1], shape, core_px)
+    with np.errstate(invalid="ignore"):
+        rows, cols = np.floor(xy[:, 1]), np.floor(xy[:, 0])
+        inside = (rows >= 0) & (rows < shape[0]) & (cols >= 0) & (cols < shape[1])
+    assert ((index >= 0) == inside).all()
+    cores = np.array([[t.core.y0, t.core.y1, t.core.x0, t.core.x1] for t in tiles])
+    r, c = rows[inside, None], cols[inside, None]
+    owns = (r >= cores[:, 0]) & (r < cores[:, 1]) & (c >= cores[:, 2]) & (c < cores[:, 3])
+    assert (owns.sum(axis=1) == 1).all()
+    np.testing.assert_array_equal(owns.argmax(axis=1), index[inside])
+
+
+OPTIONS = {"nucleus_options": {"max_area_um2": 80.0}, "expansion_um": 3.0, "overlap_um": 33.0, "progress": False}
+
+
+@cache
+def _one_tile():
+    sdata = halo.datasets.synthetic(size_um=(90.0, 70.0), seed=21)
+    halo.tl.segment(sdata, tile_um=1000.0, **OPTIONS)
+    return sdata["transcripts"]["halo_cell_id"].compute().to_numpy(), sdata["halo_table"].X.toarray()
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tile_um=st.floats(34.0, 100.0))
+def test_any_tiling_counts_every_transcript_once_in_the_same_cell(tile_um):
+    assignment, counts = _one_tile()
+    sdata = halo.datasets.synthetic(size_um=(90.0, 70.0), seed=21)
+    halo.tl.segment(sdata, tile_um=tile_um, **OPTIONS)
+    tiled = sdata["transcripts"]["halo_cell_id"].compute().to_numpy()
+    np.testing.assert_array_equal(tiled, assignment)
+    np.testing.assert_array_equal(sdata["halo_table"].X.toarray(), counts)
+    assert sdata["halo_table"].X.sum() == (tiled > 0).sum()  # each assigned transcript counted once
