@@ -30,7 +30,7 @@ def tiny():
 def clean():
     """``tiny`` segmented with the defaults, read only."""
     sdata = halo.datasets.synthetic(size_um=(60.0, 50.0), seed=3)
-    halo.tl.segment(sdata, progress=False)
+    halo.tl.segment(sdata, method="expansion", progress=False)
     return sdata
 
 
@@ -42,6 +42,7 @@ def _refused(sdata, match, **kwargs):
     """``segment`` raises a clear error and leaves every element, and the transcripts' columns, as they were."""
     before, columns = _elements(sdata), list(sdata.points[next(iter(sdata.points))].columns) if sdata.points else []
     kwargs.setdefault("progress", False)
+    kwargs.setdefault("method", "expansion")
     with pytest.raises(ERRORS, match=match):
         halo.tl.segment(sdata, **kwargs)
     assert _elements(sdata) == before
@@ -82,7 +83,7 @@ def _assignment(sdata):
         pytest.param({"tile_um": None}, "tile_um must be a number, got None", id="tile-none"),
         pytest.param({"tile_um": float("inf")}, "tile_um must be a finite number", id="tile-inf"),
         pytest.param({"overlap_um": float("nan")}, "overlap_um must be a finite number", id="overlap-nan"),
-        pytest.param({"overlap_um": True}, "overlap_um must be a number, got True", id="overlap-bool"),
+        pytest.param({"overlap_um": True}, "overlap_um must be a number or None, got True", id="overlap-bool"),
         pytest.param({"min_qv": float("nan")}, "min_qv must be a finite number", id="min-qv-nan"),
         pytest.param({"um_per_px": float("inf")}, "um_per_px must be a finite number", id="um-per-px-inf"),
         pytest.param({"um_per_px": 50.0}, "only 10 pixels.*um_per_px=", id="um-per-px-absurd"),
@@ -137,7 +138,7 @@ def test_rgb_image_asks_for_the_channel_and_segments_with_it(tiny):
     _with_image(tiny, np.moveaxis(np.concatenate([data * 0, data * 0, data]), 0, -1), dims=("y", "x", "c"))
     _refused(tiny, r"Cannot choose the nuclear image")
     _refused(tiny, r"Image 'dapi' has channels \[0, 1, 2\] and none is named DAPI.*channel=", image_key="dapi")
-    halo.tl.segment(tiny, image_key="dapi", channel=2, progress=False)
+    halo.tl.segment(tiny, method="expansion", image_key="dapi", channel=2, progress=False)
     assert len(tiny["halo_boundaries"]) > 15
     assert tiny["halo_table"].uns["halo"]["params"]["channel"] == 2
 
@@ -151,7 +152,7 @@ def test_8_bit_16_bit_and_float_images_segment_alike(clean, tiny, dtype):
     elif dtype.startswith("float"):
         data = data / 65535.0
     _with_image(sdata, data.astype(dtype), c_coords=["DAPI"])
-    halo.tl.segment(sdata, progress=False)
+    halo.tl.segment(sdata, method="expansion", progress=False)
     n, n_ref = len(sdata["halo_boundaries"]), len(reference["halo_boundaries"])
     assert abs(n - n_ref) <= 0.2 * n_ref
     assert sdata["halo_table"].n_obs == n and shapely.is_valid(sdata["halo_boundaries"].geometry).all()
@@ -161,7 +162,7 @@ def test_float_image_with_nan_pixels_treats_them_as_background(tiny):
     data = tiny["dapi"].data.compute().astype(np.float32)
     data[:, :40, :] = np.nan
     _with_image(tiny, data, c_coords=["DAPI"])
-    halo.tl.segment(tiny, progress=False)
+    halo.tl.segment(tiny, method="expansion", progress=False)
     cells = tiny["halo_boundaries"]
     assert len(cells) > 10
     inside_nan_rows = shapely.points(shapely.get_coordinates(cells.geometry.centroid))
@@ -182,7 +183,7 @@ def test_zero_size_image_is_refused(tiny):
 def test_multiscale_image_gives_the_same_result_as_its_full_resolution(clean, tiny):
     single = clean
     _with_image(tiny, tiny["dapi"].data.compute(), c_coords=["DAPI"], scale_factors=[2, 2])
-    halo.tl.segment(tiny, progress=False)
+    halo.tl.segment(tiny, method="expansion", progress=False)
     assert shapely.equals(
         single["halo_boundaries"].geometry.to_numpy(), tiny["halo_boundaries"].geometry.to_numpy()
     ).all()
@@ -191,7 +192,7 @@ def test_multiscale_image_gives_the_same_result_as_its_full_resolution(clean, ti
 
 def test_image_smaller_than_one_tile_is_one_tile():
     sdata = halo.datasets.synthetic(size_um=(25.0, 20.0), seed=4)
-    halo.tl.segment(sdata, tile_um=500.0, progress=False)
+    halo.tl.segment(sdata, method="expansion", tile_um=500.0, progress=False)
     assert sdata["halo_table"].uns["halo"]["params"]["n_tiles"] == 1
     assert len(sdata["halo_boundaries"]) >= 2
 
@@ -207,7 +208,7 @@ def test_points_without_feature_key_are_refused(tiny):
 def test_empty_points_segment_nuclei_with_zero_counts(tiny, caplog):
     _with_points(tiny, _transcripts(tiny).iloc[:0])
     with caplog.at_level(logging.WARNING, logger="halo"):
-        halo.tl.segment(tiny, progress=False)
+        halo.tl.segment(tiny, method="expansion", progress=False)
     assert len(tiny["halo_boundaries"]) > 15
     assert tiny["halo_table"].X.sum() == 0
     assert "no transcript left to count" in caplog.text
@@ -220,7 +221,7 @@ def test_transcripts_outside_the_image_or_with_nan_coordinates_are_unassigned(cl
     frame.loc[nan, "y"] = np.nan
     _with_points(tiny, frame)
     with caplog.at_level(logging.WARNING, logger="halo"):
-        halo.tl.segment(tiny, progress=False)
+        halo.tl.segment(tiny, method="expansion", progress=False)
     assignment, expected = _assignment(tiny), _assignment(clean)
     assert (assignment[np.r_[outside, nan]] == 0).all()
     rest = np.setdiff1d(np.arange(assignment.size), np.r_[outside, nan])
@@ -240,7 +241,7 @@ def test_3d_points_use_x_and_y_and_ignore_z(clean, tiny):
     frame = _transcripts(tiny)
     frame["z"] = np.random.default_rng(0).uniform(-5, 15, len(frame))
     _with_points(tiny, frame, coordinates={"x": "x", "y": "y", "z": "z"})
-    halo.tl.segment(tiny, progress=False)
+    halo.tl.segment(tiny, method="expansion", progress=False)
     np.testing.assert_array_equal(_assignment(tiny), _assignment(flat))
     assert (tiny["halo_table"].X != flat["halo_table"].X).nnz == 0
 
@@ -252,7 +253,7 @@ def test_missing_gene_names_and_qv_are_dropped_like_controls(tiny):
     frame["feature_name"] = pd.Categorical(names)
     frame.loc[50:99, "qv"] = np.nan
     _with_points(tiny, frame)
-    halo.tl.segment(tiny, progress=False)
+    halo.tl.segment(tiny, method="expansion", progress=False)
     assert (_assignment(tiny)[:100] == 0).all()
 
 
@@ -284,7 +285,7 @@ def test_float_nucleus_labels_are_refused(tiny):
 def test_int64_nucleus_labels_work(tiny):
     data = tiny["true_nuclei"].data.compute().astype(np.int64) * 1000  # large, sparse ids
     tiny["big_ids"] = Labels2DModel.parse(data, dims=("y", "x"))
-    halo.tl.segment(tiny, nuclei_key="big_ids", progress=False)
+    halo.tl.segment(tiny, method="expansion", nuclei_key="big_ids", progress=False)
     assert len(tiny["halo_boundaries"]) == len(tiny["true_nucleus_boundaries"])
 
 
@@ -324,8 +325,8 @@ def test_user_table_linked_to_other_shapes_is_left_untouched(tiny, tmp_path):
     tiny.write(tmp_path / "store.zarr")
     sdata = read_zarr(tmp_path / "store.zarr")
     before = sdata["table"].copy()
-    halo.tl.segment(sdata, progress=False)
-    halo.tl.segment(sdata, progress=False, expansion_um=2.0)  # and a replacing re-run
+    halo.tl.segment(sdata, method="expansion", progress=False)
+    halo.tl.segment(sdata, method="expansion", progress=False, expansion_um=2.0)  # and a replacing re-run
     for current in (sdata, read_zarr(tmp_path / "store.zarr")):
         table = current["table"]
         np.testing.assert_array_equal(table.X, before.X)
@@ -353,10 +354,10 @@ def test_points_column_of_the_user_is_refused(tiny):
 
 
 def test_results_another_table_annotates_are_not_replaced(tiny):
-    halo.tl.segment(tiny, progress=False)
+    halo.tl.segment(tiny, method="expansion", progress=False)
     tiny["my_analysis"] = _user_table(tiny, region="halo_boundaries")
     _refused(tiny, r"Table 'my_analysis' annotates \['halo_boundaries'\].*break that table's cell ids")
-    halo.tl.segment(tiny, progress=False, key_added="second")  # another key_added is fine
+    halo.tl.segment(tiny, method="expansion", progress=False, key_added="second")  # another key_added is fine
     assert "second_boundaries" in tiny
 
 

@@ -65,6 +65,14 @@ def test_repeated_runs_are_identical(reference):
     _assert_identical(_result(sdata), reference)
 
 
+#: Small cells (nuclei up to 80 um^2, cells reaching 3 um beyond) so that tiles of 34-47 um are allowed.
+METHOD_OPTIONS = {
+    "expansion": {"method": "expansion", "expansion_um": 3.0, "nucleus_options": {"max_area_um2": 80.0}},
+    "halo": {"method": "halo", "max_reach_um": 3.0, "nucleus_options": {"max_area_um2": 80.0}},
+}
+
+
+@pytest.mark.parametrize("method", list(METHOD_OPTIONS))
 @pytest.mark.parametrize(
     "config",
     [
@@ -73,22 +81,21 @@ def test_repeated_runs_are_identical(reference):
         pytest.param({"scheduler": "processes", "num_workers": 2, "multiprocessing.context": "fork"}, id="processes-2"),
     ],
 )
-def test_every_scheduler_and_worker_count_gives_the_same_result(reference, config):
+def test_every_scheduler_and_worker_count_gives_the_same_result(config, method):
     sdata = _build()
     with dask.config.set(config):
-        halo.tl.segment(sdata, tile_um=40.0, overlap_um=39.0, nucleus_options={"max_area_um2": 80.0},
-                        expansion_um=3.0, progress=False)  # fmt: skip
+        halo.tl.segment(sdata, tile_um=40.0, overlap_um=39.0, progress=False, **METHOD_OPTIONS[method])
     tiled = _build()
     with dask.config.set(scheduler="synchronous"):
-        halo.tl.segment(tiled, tile_um=40.0, overlap_um=39.0, nucleus_options={"max_area_um2": 80.0},
-                        expansion_um=3.0, progress=False)  # fmt: skip
+        halo.tl.segment(tiled, tile_um=40.0, overlap_um=39.0, progress=False, **METHOD_OPTIONS[method])
     assert sdata["halo_table"].uns["halo"]["params"]["n_tiles"] >= 4
     _assert_identical(_result(sdata), _result(tiled))
 
 
+@pytest.mark.parametrize("method", list(METHOD_OPTIONS))
 @pytest.mark.parametrize("tile_um", [34.0, 47.5, 1000.0])
-def test_every_tile_size_gives_the_same_result(tile_um):
-    options = {"nucleus_options": {"max_area_um2": 80.0}, "expansion_um": 3.0, "overlap_um": 33.0}
+def test_every_tile_size_gives_the_same_result(tile_um, method):
+    options = {**METHOD_OPTIONS[method], "overlap_um": 33.0}
     one = _build()
     halo.tl.segment(one, tile_um=1000.0, progress=False, **options)
     tiled = _build()

@@ -102,7 +102,7 @@ OPTIONS = {"nucleus_options": {"max_area_um2": 80.0}, "expansion_um": 3.0, "over
 @cache
 def _one_tile():
     sdata = halo.datasets.synthetic(size_um=(90.0, 70.0), seed=21)
-    halo.tl.segment(sdata, tile_um=1000.0, **OPTIONS)
+    halo.tl.segment(sdata, method="expansion", tile_um=1000.0, **OPTIONS)
     return sdata["transcripts"]["halo_cell_id"].compute().to_numpy(), sdata["halo_table"].X.toarray()
 
 
@@ -111,7 +111,7 @@ def _one_tile():
 def test_any_tiling_counts_every_transcript_once_in_the_same_cell(tile_um):
     assignment, counts = _one_tile()
     sdata = halo.datasets.synthetic(size_um=(90.0, 70.0), seed=21)
-    halo.tl.segment(sdata, tile_um=tile_um, **OPTIONS)
+    halo.tl.segment(sdata, method="expansion", tile_um=tile_um, **OPTIONS)
     tiled = sdata["transcripts"]["halo_cell_id"].compute().to_numpy()
     np.testing.assert_array_equal(tiled, assignment)
     np.testing.assert_array_equal(sdata["halo_table"].X.toarray(), counts)

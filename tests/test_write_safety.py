@@ -66,7 +66,7 @@ CHILD = textwrap.dedent(
 
         write._consolidate = paused_consolidate
     sdata = read_zarr(path)
-    halo.tl.segment(sdata, progress=False, expansion_um=EXPANSION)
+    halo.tl.segment(sdata, method="expansion", progress=False, expansion_um=EXPANSION)
     """
 ).replace("EXPANSION", repr(NEW["expansion_um"]))
 
@@ -94,10 +94,10 @@ def stores(tmp_path_factory):
     """A store holding default results, and the results of the child's run computed in memory."""
     folder = tmp_path_factory.mktemp("kill")
     old = halo.datasets.synthetic(size_um=(60.0, 50.0), seed=3)
-    halo.tl.segment(old, progress=False)
+    halo.tl.segment(old, method="expansion", progress=False)
     old.write(folder / "base.zarr")
     new = halo.datasets.synthetic(size_um=(60.0, 50.0), seed=3)
-    halo.tl.segment(new, progress=False, **NEW)
+    halo.tl.segment(new, method="expansion", progress=False, **NEW)
     return folder / "base.zarr", _snapshot(old), _snapshot(new)
 
 
@@ -132,7 +132,7 @@ def test_killed_while_staging_keeps_previous_results_and_rerun_works(stores, tmp
     _assert_same(_snapshot(read_zarr(path)), old)  # readable, previous results intact
 
     sdata = read_zarr(path)
-    halo.tl.segment(sdata, progress=False, **NEW)  # the re-run removes the staged leftovers and writes in full
+    halo.tl.segment(sdata, method="expansion", progress=False, **NEW)  # the re-run removes the staged leftovers and writes in full
     again = read_zarr(path)
     _assert_same(_snapshot(again), new)
     assert not [name for _, name, _ in again.gen_elements() if "tmp" in name]
@@ -144,7 +144,7 @@ def test_killed_while_swapping_reads_and_the_next_run_finishes_the_write(stores,
     path = _kill_during_write(base, tmp_path, "swapping")
     sdata = read_zarr(path)  # readable: every listed element is complete (old, new, or new under a temporary name)
     assert "halo_boundaries_halo_tmp" not in sdata and "halo_nuclei_halo_tmp" in sdata
-    halo.tl.segment(sdata, progress=False, key_added="other")  # any later run finishes the interrupted write first
+    halo.tl.segment(sdata, method="expansion", progress=False, key_added="other")  # any later run finishes the interrupted write first
     for current in (sdata, read_zarr(path)):
         _assert_same(_snapshot(current), new)
         assert "other_boundaries" in current
@@ -168,13 +168,13 @@ def test_stopped_between_renames_recovers_from_the_path(stores, tmp_path, monkey
 
     monkeypatch.setattr("halo.io._write.os.rename", stopping_rename)
     with pytest.raises(KeyboardInterrupt):
-        halo.tl.segment(read_zarr(path), progress=False, **NEW)
+        halo.tl.segment(read_zarr(path), method="expansion", progress=False, **NEW)
     monkeypatch.undo()
     assert halo.io.recover_interrupted_write(path) == "finished"
     assert halo.io.recover_interrupted_write(path) is None
     sdata = read_zarr(path)
     _assert_same(_snapshot(sdata), new)
-    halo.tl.segment(sdata, progress=False)  # and a later run works as usual
+    halo.tl.segment(sdata, method="expansion", progress=False)  # and a later run works as usual
     _assert_same(_snapshot(read_zarr(path)), old)
 
 
@@ -190,7 +190,7 @@ def test_crashed_tile_on_a_backed_store_changes_nothing(stores, tmp_path, monkey
 
     monkeypatch.setattr("halo.tl._segment.segment_tile", broken)
     with pytest.raises(RuntimeError, match="tile crashed"):
-        halo.tl.segment(sdata, progress=False, **NEW)
+        halo.tl.segment(sdata, method="expansion", progress=False, **NEW)
     assert sorted(str(p.relative_to(path)) for p in path.rglob("*")) == files_before
     _assert_same(_snapshot(read_zarr(path)), old)
     _assert_same(_snapshot(sdata), old)
