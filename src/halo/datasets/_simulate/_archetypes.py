@@ -196,7 +196,14 @@ def brain_cortex(rng: np.random.Generator, width: float, height: float) -> Layou
     """Neurons of several sizes with dendrites, glia (astrocytes with processes, oligodendrocyte rows, microglia)."""
     b = LayoutBuilder(rng, width, height)
     radial = rng.uniform(0, np.pi)
-    neurons = thin(poisson_points(rng, width, height, 1 / 700, margin=20), 14.0)
+    neurons = poisson_points(rng, width, height, 1 / 1800, margin=20)
+    if rng.random() < 0.7:
+        # a densely packed cell layer (cortical layer 2/3, hippocampal pyramidal or granule layer)
+        band = hex_points(rng, width, height, rng.uniform(10, 13), jitter=0.2, drop=0.15, margin=20)
+        offset = (band - [width / 2, height / 2]) @ [-np.sin(radial), np.cos(radial)]
+        centre, half = rng.uniform(-0.3, 0.3) * min(width, height), rng.uniform(20, 45)
+        neurons = np.vstack([neurons, band[np.abs(offset - centre) < half]])
+    neurons = thin(neurons, 10.0)
     n = len(neurons)
     size = rng.lognormal(np.log(7.0), 0.3, n)
     pyramidal = rng.random(n) < 0.7
@@ -207,7 +214,7 @@ def brain_cortex(rng: np.random.Generator, width: float, height: float) -> Layou
         idx_all[sel] = b.add_cells(
             name, neurons[sel, 0], neurons[sel, 1], angle=ang[sel], a=size[sel] * aspect[sel], b=size[sel], power=2.2, rough=0.15
         )
-    nr = np.minimum(size * rng.uniform(0.5, 0.6, n), 5.5)
+    nr = np.minimum(size * rng.uniform(0.55, 0.7, n), 6.0)
     b.add_nuclei(idx_all, du=rng.normal(0, 0.12, n) * size, a=nr * 1.1, b=nr, bright=rng.lognormal(0, 0.2, n), rough=0.05)
     for i in range(n):
         n_dend = rng.integers(2, 5)
@@ -215,7 +222,7 @@ def brain_cortex(rng: np.random.Generator, width: float, height: float) -> Layou
             theta = ang[i] + (0.0 if (k == 0 and pyramidal[i]) else rng.uniform(0, 2 * np.pi))
             length = rng.uniform(20, 60) if k == 0 and pyramidal[i] else rng.uniform(10, 30)
             b.neurites.append((int(idx_all[i]), _neurite(rng, neurons[i], theta, length, size[i] * aspect[i]), rng.uniform(1.0, 1.8)))
-    glia = thin(poisson_points(rng, width, height, 1 / 450, margin=20), 7.0)
+    glia = thin(poisson_points(rng, width, height, 1 / 1500, margin=20), 7.0)
     glia = glia[_away_from(glia, neurons, size * 1.8)]
     g = len(glia)
     kind = rng.random(g)
@@ -410,23 +417,23 @@ def pleomorphic_tumour(rng: np.random.Generator, width: float, height: float) ->
     """Cells of very different size and shape, large irregular nuclei, multinucleated giant cells, nuclei out of plane."""
     b = LayoutBuilder(rng, width, height)
     density = SmoothField(rng, 150.0)
-    pts = thin(poisson_points(rng, width, height, 1 / 75, margin=20), 5.5)
+    pts = thin(poisson_points(rng, width, height, 1 / 110, margin=20), 7.5)
     keep = density(pts[:, 0], pts[:, 1]) > -0.45  # stromal channels between tumour nests
     nests, stroma = pts[keep], pts[~keep]
     n = len(nests)
-    r = rng.lognormal(np.log(6.5), 0.28, n)
+    r = rng.lognormal(np.log(7.5), 0.25, n)
     giant = rng.random(n) < 0.03
     r[giant] *= rng.uniform(2.0, 3.0, int(giant.sum()))
     idx = b.add_cells("tumour", nests[:, 0], nests[:, 1], angle=rng.uniform(0, np.pi, n), a=r * rng.uniform(1.0, 1.6, n), b=r, rough=0.3)
     single = idx[~giant]
     ns = single.size
     nr = r[~giant] * rng.uniform(0.45, 0.65, ns)
-    b.add_nuclei(single, du=rng.normal(0, 0.2, ns) * nr, dv=rng.normal(0, 0.2, ns) * nr, a=nr * rng.uniform(1.0, 1.5, ns), b=nr, angle=rng.uniform(0, np.pi, ns), bright=rng.lognormal(0, 0.4, ns), rough=0.12)
+    b.add_nuclei(single, du=rng.normal(0, 0.2, ns) * nr, dv=rng.normal(0, 0.2, ns) * nr, a=nr * rng.uniform(1.0, 1.5, ns), b=nr, angle=rng.uniform(0, np.pi, ns), bright=rng.lognormal(0, 0.4, ns), rough=0.07)
     for cell, radius in zip(idx[giant], r[giant], strict=True):
         k = rng.integers(2, 6)
         phi = rng.uniform(0, 2 * np.pi, k)
         dist = radius * rng.uniform(0.2, 0.5, k)
-        b.add_nuclei(np.full(k, cell), du=dist * np.cos(phi), dv=dist * np.sin(phi), a=rng.uniform(3, 5, k), b=rng.uniform(2.5, 4, k), angle=rng.uniform(0, np.pi, k), bright=rng.lognormal(0, 0.3, k), rough=0.12)
+        b.add_nuclei(np.full(k, cell), du=dist * np.cos(phi), dv=dist * np.sin(phi), a=rng.uniform(3, 5, k), b=rng.uniform(2.5, 4, k), angle=rng.uniform(0, np.pi, k), bright=rng.lognormal(0, 0.3, k), rough=0.07)
     _stroma(b, stroma, immune=0.4)
     return b.build(out_of_plane=0.12)
 

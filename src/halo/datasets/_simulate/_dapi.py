@@ -10,7 +10,8 @@ from ._geometry import Geometry, smooth_noise
 from ._layout import Layout
 from ._platforms import PlatformSettings
 
-SIGNAL_BY_DEPTH = {8: 110.0, 16: 1400.0}
+SIGNAL_BY_DEPTH = {8: 80.0, 16: 1400.0}
+CYTOPLASM_GLOW = 0.04
 
 
 def render_dapi(
@@ -40,8 +41,11 @@ def render_dapi(
     chromatin = np.maximum(1 + texture[geometry.nucleus_index] * (0.65 * fine + 0.45 * coarse), 0.15)
     signal = bright[geometry.nucleus_index] * chromatin
     signal += _out_of_plane(layout, geometry, bright, shape, um_per_px)
+    signal += CYTOPLASM_GLOW * (geometry.cells > 0)  # faint unspecific stain and autofluorescence of cells
     signal = cv2.GaussianBlur(signal, (0, 0), settings.blur_um / um_per_px)
-    signal += settings.haze_fraction * _blur_coarse(signal, settings.haze_um / um_per_px)
+    # out-of-focus light at two scales: a halo around each nucleus and a glow over dense regions
+    haze = _blur_coarse(signal, settings.haze_um / um_per_px) + _blur_coarse(signal, 3 * settings.haze_um / um_per_px)
+    signal += settings.haze_fraction * haze
 
     illumination = 1 + 0.18 * smooth_noise(rng, shape, 120 / um_per_px)
     scale = SIGNAL_BY_DEPTH[bit_depth] / SIGNAL_BY_DEPTH[settings.bit_depth]
@@ -52,7 +56,11 @@ def render_dapi(
     image = rng.poisson(np.maximum(image, 0) * photons).astype(np.float32) / photons
     image += rng.normal(0, settings.read_noise * scale, shape).astype(np.float32)
     top = 255 if bit_depth == 8 else 65535
-    return np.clip(np.round(image), 0, top).astype(np.uint8 if bit_depth == 8 else np.uint16)
+    image = np.clip(np.round(image), 0, top).astype(np.uint8 if bit_depth == 8 else np.uint16)
+    if bit_depth == 8 and settings.jpeg_quality is not None:
+        ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, settings.jpeg_quality])
+        image = cv2.imdecode(encoded, cv2.IMREAD_GRAYSCALE)
+    return image
 
 
 def _out_of_plane(layout: Layout, geometry: Geometry, bright: np.ndarray, shape, um_per_px: float) -> np.ndarray:

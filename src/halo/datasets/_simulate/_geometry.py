@@ -43,7 +43,7 @@ def smooth_noise(rng: np.random.Generator, shape: tuple[int, int], scale_px: flo
     coarse = rng.standard_normal(coarse_shape).astype(np.float32)
     coarse = cv2.GaussianBlur(coarse, (0, 0), 1.0)
     coarse /= coarse.std() + 1e-6
-    full = cv2.resize(coarse, (int(coarse_shape[1] * step), int(coarse_shape[0] * step)), interpolation=cv2.INTER_LINEAR)
+    full = cv2.resize(coarse, (int(coarse_shape[1] * step), int(coarse_shape[0] * step)), interpolation=cv2.INTER_CUBIC)
     return np.ascontiguousarray(full[: shape[0], : shape[1]])
 
 

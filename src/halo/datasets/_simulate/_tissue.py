@@ -102,8 +102,8 @@ def simulate_tissue(
     Parameters
     ----------
     tissue
-        One of :data:`ARCHETYPES`, ``"mixed"`` (two or three archetypes in smooth regions) or ``"random"`` (one
-        archetype chosen by the seed).
+        One of :data:`ARCHETYPES`, ``"mixed"`` (two or three archetypes chosen by the seed, in smooth regions),
+        archetypes joined by ``"+"`` (those, in smooth regions) or ``"random"`` (one archetype chosen by the seed).
     size_um
         Field ``(width, height)`` in micrometres, or one number for a square.
     seed
@@ -158,8 +158,9 @@ def _size(size_um) -> tuple[float, float]:
 
 
 def _check(tissue, um_per_px, n_genes, bit_depth, width, height) -> None:
-    if tissue not in TISSUES:
-        msg = f"Unknown tissue {tissue!r}; choose one of {list(TISSUES)}."
+    unknown = [name for name in tissue.split("+") if name not in TISSUES]
+    if unknown or ("+" in tissue and ({"mixed", "random"} & set(tissue.split("+")))):
+        msg = f"Unknown tissue {tissue!r}; choose one of {list(TISSUES)}, or archetypes joined by '+' to mix them."
         raise ValueError(msg)
     if not (width > 0 and height > 0):
         msg = f"size_um must be positive, got ({width}, {height})."
@@ -179,9 +180,9 @@ def _layout(tissue: str, rng: np.random.Generator, width: float, height: float) 
     """The field's layout, its archetype name, and its neuropil transcript density."""
     if tissue == "random":
         tissue = str(rng.choice(ARCHETYPES))
-    if tissue != "mixed":
+    if tissue != "mixed" and "+" not in tissue:
         return LAYOUTS[tissue](rng, width, height), tissue, NEUROPIL_PER_UM2.get(tissue, 0.0)
-    names = list(rng.choice(ARCHETYPES, rng.integers(2, 4), replace=False))
+    names = tissue.split("+") if "+" in tissue else list(rng.choice(ARCHETYPES, rng.integers(2, 4), replace=False))
     fields = [SmoothField(rng, max(width, height) * 0.8, n_waves=4) for _ in names]
 
     def region(x, y):
