@@ -62,10 +62,21 @@ METHODS: dict[str, Callable] = {
 
 #: Breast marker types merged into major lineages, so subtypes of one lineage do not count as exclusive.
 BREAST_GROUPS = {
-    "B": "B/plasma", "Plasma": "B/plasma", "CD4Tconv/Treg": "T/NK", "CD8T/CD8Tex": "T/NK", "NK": "T/NK",
-    "DC": "myeloid", "Mono/Macro": "myeloid", "Neutrophils": "myeloid", "Mast": "mast",
-    "Endothelial": "endothelial", "Epithelial": "epithelial", "Malignant": "epithelial",
-    "Fibroblasts": "stroma", "Myofibroblasts": "stroma", "SMC": "stroma",
+    "B": "B/plasma",
+    "Plasma": "B/plasma",
+    "CD4Tconv/Treg": "T/NK",
+    "CD8T/CD8Tex": "T/NK",
+    "NK": "T/NK",
+    "DC": "myeloid",
+    "Mono/Macro": "myeloid",
+    "Neutrophils": "myeloid",
+    "Mast": "mast",
+    "Endothelial": "endothelial",
+    "Epithelial": "epithelial",
+    "Malignant": "epithelial",
+    "Fibroblasts": "stroma",
+    "Myofibroblasts": "stroma",
+    "SMC": "stroma",
 }
 
 
@@ -105,10 +116,18 @@ def score_simulated(archetype: str, seed: int, size_um: float, methods: dict[str
         assignment = halo.metrics.assignment_scores(frame["true_cell_id"].to_numpy()[made], predicted_ids[made])
         rows.append(
             {
-                "archetype": archetype, "seed": seed, "method": name, "n_true": instance.n_reference,
-                "n_predicted": instance.n_prediction, "f1": instance.f1, "precision": instance.precision,
-                "recall": instance.recall, "mean_matched_iou": _finite(instance.mean_matched_iou),
-                "panoptic_quality": instance.panoptic_quality, "ari": assignment.ari, "accuracy": assignment.accuracy,
+                "archetype": archetype,
+                "seed": seed,
+                "method": name,
+                "n_true": instance.n_reference,
+                "n_predicted": instance.n_prediction,
+                "f1": instance.f1,
+                "precision": instance.precision,
+                "recall": instance.recall,
+                "mean_matched_iou": _finite(instance.mean_matched_iou),
+                "panoptic_quality": instance.panoptic_quality,
+                "ari": assignment.ari,
+                "accuracy": assignment.accuracy,
                 "seconds": round(seconds, 2),
             }
         )
@@ -129,7 +148,7 @@ def score_real(methods: dict[str, Callable], *, merscope: bool = True) -> list[d
         keys = merscope_keys(0)
         crops.append(("merscope_brain", partial(merscope_brain_crop, 0), keys["image"], keys["points"], None))
     rows = []
-    for crop, loader, image_key, points_key, crop_markers in crops:
+    for crop, loader, _image_key, points_key, crop_markers in crops:
         sdata = loader(multiscale=False)
         for name, run in methods.items():
             start = time.perf_counter()
@@ -138,7 +157,9 @@ def score_real(methods: dict[str, Callable], *, merscope: bool = True) -> list[d
             ids = sdata[points_key][f"{name}_cell_id"].compute().to_numpy()
             table = sdata[f"{name}_table"]
             row = {
-                "crop": crop, "method": name, "n_cells": int(table.n_obs),
+                "crop": crop,
+                "method": name,
+                "n_cells": int(table.n_obs),
                 "fraction_assigned": halo.metrics.fraction_assigned(ids),
                 "transcripts_per_cell_median": float(np.median(table.obs["transcript_count"])),
                 "cell_area_median_um2": float(np.median(table.obs["area_um2"])),
@@ -176,8 +197,13 @@ def main(argv: list[str] | None = None) -> dict:
         except FileNotFoundError as error:
             logger.warning("real crops skipped: %s", error)
     result = {
-        "seeds": list(seeds), "field_um": size, "platform": "xenium", "methods": list(METHODS),
-        "simulated": simulated, "real": real, "runtime_s": round(time.perf_counter() - start, 1),
+        "seeds": list(seeds),
+        "field_um": size,
+        "platform": "xenium",
+        "methods": list(METHODS),
+        "simulated": simulated,
+        "real": real,
+        "runtime_s": round(time.perf_counter() - start, 1),
         "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores, Python {platform.python_version()}",
         "quick": args.quick,
     }
@@ -197,8 +223,10 @@ def _write(result: dict) -> None:
         "# Accuracy benchmark",
         "",
         "Produced by `benchmarks/accuracy.py` (all numbers in `docs/benchmarks/accuracy.json`).",
-        f"Simulated fields: every archetype, {result['field_um']:.0f} x {result['field_um']:.0f} um on Xenium settings,",
-        f"held-out seeds {', '.join(map(str, result['seeds']))} (the model's training uses seeds below 1,000,000 only).",
+        f"Simulated fields: every archetype, {result['field_um']:.0f} x {result['field_um']:.0f} um on Xenium"
+        " settings,",
+        f"held-out seeds {', '.join(map(str, result['seeds']))} (the model's training uses seeds below 1,000,000"
+        " only).",
         "Baselines use nuclei detected by halo from DAPI. Scores against the true cells: F1 / precision / recall at",
         "IoU >= 0.5, mean matched IoU, panoptic quality, and transcript-assignment ARI and accuracy over the",
         "transcripts made by cells.",

@@ -2,7 +2,8 @@
 
 Goal: under 10 s per field at the Xenium pixel size (0.2125 um/px, 2353 x 2353 px), so that training can draw fresh
 tissue continuously; also timed at 0.5 um/px (the training resolution) and for the SpatialData wrapper ``simulate``.
-Writes ``docs/benchmarks/simulation_speed.json`` and ``.md``. Run: ``PYTHONPATH=src python benchmarks/simulation_speed.py``.
+Writes ``docs/benchmarks/simulation_speed.json`` and ``.md``.
+Run: ``PYTHONPATH=src python benchmarks/simulation_speed.py``.
 """
 
 from __future__ import annotations
@@ -36,17 +37,25 @@ def main() -> dict:
         fast, _ = _timed(halo.datasets.simulate_tissue, tissue, size_um=FIELD_UM, seed=SEED, um_per_px=0.5)
         rows.append(
             {
-                "tissue": t.archetype, "seconds_xenium_px": round(seconds, 2), "seconds_0.5um_px": round(fast, 2),
-                "cells": t.n_cells, "transcripts": int(t.tx_x.size), "pixels": f"{t.dapi.shape[1]} x {t.dapi.shape[0]}",
+                "tissue": t.archetype,
+                "seconds_xenium_px": round(seconds, 2),
+                "seconds_0.5um_px": round(fast, 2),
+                "cells": t.n_cells,
+                "transcripts": int(t.tx_x.size),
+                "pixels": f"{t.dapi.shape[1]} x {t.dapi.shape[0]}",
             }
         )
         logger.info("%s", rows[-1])
     wrapper, _ = _timed(halo.datasets.simulate, "mixed", size_um=FIELD_UM, seed=SEED)
     result = {
-        "field_um": FIELD_UM, "platform": "xenium", "rows": rows,
+        "field_um": FIELD_UM,
+        "platform": "xenium",
+        "rows": rows,
         "max_seconds_xenium_px": max(r["seconds_xenium_px"] for r in rows),
         "simulate_spatialdata_seconds": round(wrapper, 2),
-        "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores (shared), Python {platform.python_version()}",
+        "machine": (
+            f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores (shared), Python {platform.python_version()}"
+        ),
     }
     out = ROOT / "docs" / "benchmarks"
     out.mkdir(parents=True, exist_ok=True)
@@ -62,7 +71,8 @@ def main() -> dict:
         "| --- | ---: | ---: | ---: | ---: | --- |",
     ]
     lines += [
-        f"| {r['tissue']} | {r['seconds_xenium_px']:.2f} | {r['seconds_0.5um_px']:.2f} | {r['cells']} | {r['transcripts']} "
+        f"| {r['tissue']} | {r['seconds_xenium_px']:.2f} | {r['seconds_0.5um_px']:.2f} | {r['cells']} "
+        f"| {r['transcripts']} "
         f"| {r['pixels']} |"
         for r in rows
     ]

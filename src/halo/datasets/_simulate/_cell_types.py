@@ -33,7 +33,7 @@ CELL_TYPES: dict[str, CellType] = {
     "goblet": CellType(0.6, 0.9, 0.3),
     "basal_keratinocyte": CellType(1.6, 1.0, 0.3),
     "keratinocyte": CellType(0.9, 0.75, 0.25),
-    "fibroblast": CellType(1.0, 1.3, 0.2),
+    "fibroblast": CellType(1.3, 1.3, 0.2),
     "endothelial": CellType(1.0, 1.2, 0.2),
     "smooth_muscle": CellType(1.0, 1.1, 0.2),
     "t_cell": CellType(2.2, 1.5, 0.25),
@@ -54,5 +54,5 @@ CELL_TYPES: dict[str, CellType] = {
     "pneumocyte_2": CellType(1.6, 0.85, 0.3),
     "acinar": CellType(2.2, 0.85, 0.3),
     "islet": CellType(1.5, 0.9, 0.3),
-    "tumour": CellType(1.3, 0.5, 0.38),
+    "tumour": CellType(1.8, 0.5, 0.38),
 }

@@ -1,5 +1,8 @@
-"""The nuclear (DAPI) image: per-nucleus brightness, chromatin texture, out-of-plane glow, blur, haze, illumination,
-background, shot and read noise, 8- or 16-bit output."""
+"""The nuclear (DAPI) image.
+
+Per-nucleus brightness, chromatin texture, out-of-plane glow, blur, haze, illumination, background, shot and read
+noise, 8- or 16-bit output (JPEG-compressed where the platform does so).
+"""
 
 from __future__ import annotations
 
@@ -64,7 +67,7 @@ def render_dapi(
 
 
 def _out_of_plane(layout: Layout, geometry: Geometry, bright: np.ndarray, shape, um_per_px: float) -> np.ndarray:
-    """A blurred faint glow of nuclei above or below the section (and of nuclei of cells that did not survive)."""
+    """Render the blurred faint glow of nuclei above or below the section (and of cells that did not survive)."""
     import cv2
 
     nu = layout.nuclei
@@ -74,10 +77,24 @@ def _out_of_plane(layout: Layout, geometry: Geometry, bright: np.ndarray, shape,
     shift = 4
     for k in np.flatnonzero(~drawn[1:]):
         centre = (round((nu["x"][k] / um_per_px - 0.5) * 2**shift), round((nu["y"][k] / um_per_px - 0.5) * 2**shift))
-        if not (-50 * 2**shift < centre[0] < (shape[1] + 50) * 2**shift and -50 * 2**shift < centre[1] < (shape[0] + 50) * 2**shift):
+        if not (
+            -50 * 2**shift < centre[0] < (shape[1] + 50) * 2**shift
+            and -50 * 2**shift < centre[1] < (shape[0] + 50) * 2**shift
+        ):
             continue
         axes = (max(round(nu["a"][k] / um_per_px * 2**shift), 1), max(round(nu["b"][k] / um_per_px * 2**shift), 1))
-        cv2.ellipse(canvas, centre, axes, float(np.degrees(nu["angle"][k])), 0, 360, float(0.35 * bright[k + 1]), -1, cv2.LINE_8, shift)
+        cv2.ellipse(
+            canvas,
+            centre,
+            axes,
+            float(np.degrees(nu["angle"][k])),
+            0,
+            360,
+            float(0.35 * bright[k + 1]),
+            -1,
+            cv2.LINE_8,
+            shift,
+        )
     if not canvas.any():
         return canvas
     return _blur_coarse(canvas, 1.5 / um_per_px)
@@ -90,6 +107,8 @@ def _blur_coarse(image: np.ndarray, sigma_px: float) -> np.ndarray:
     factor = max(int(sigma_px / 3), 1)
     if factor == 1:
         return cv2.GaussianBlur(image, (0, 0), sigma_px)
-    small = cv2.resize(image, (max(image.shape[1] // factor, 1), max(image.shape[0] // factor, 1)), interpolation=cv2.INTER_AREA)
+    small = cv2.resize(
+        image, (max(image.shape[1] // factor, 1), max(image.shape[0] // factor, 1)), interpolation=cv2.INTER_AREA
+    )
     small = cv2.GaussianBlur(small, (0, 0), sigma_px / factor)
     return cv2.resize(small, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LINEAR)

@@ -60,7 +60,9 @@ def rasterise(layout: Layout, shape: tuple[int, int], um_per_px: float, rng: np.
     c = layout.cells
     shifts = rng.integers(0, pad, (layout.n_cells, 2))
     for i in range(layout.n_cells):
-        window = _window(c["x"][i], c["y"][i], c["a"][i], c["b"][i], c["angle"][i], 1 + 2 * c["rough"][i], shape, um_per_px)
+        window = _window(
+            c["x"][i], c["y"][i], c["a"][i], c["b"][i], c["angle"][i], 1 + 2 * c["rough"][i], shape, um_per_px
+        )
         if window is None:
             continue
         (r0, r1), (c0, c1) = window
@@ -173,7 +175,9 @@ def _draw_nuclei(layout, cells, cell_rows, um_per_px, rough, rng):
         cell = new_id[nu["cell"][k] + 1] if nu["cell"][k] >= 0 else 0
         if cell == 0:
             continue
-        window = _window(nu["x"][k], nu["y"][k], nu["a"][k], nu["b"][k], nu["angle"][k], 1 + 2 * nu["rough"][k], shape, um_per_px)
+        window = _window(
+            nu["x"][k], nu["y"][k], nu["a"][k], nu["b"][k], nu["angle"][k], 1 + 2 * nu["rough"][k], shape, um_per_px
+        )
         if window is None:
             continue
         (r0, r1), (c0, c1) = window

@@ -45,7 +45,12 @@ def simulate(
       (a MultiPolygon for a cell with several nuclei; cells without a nucleus in the section have none).
     """
     result = simulate_tissue(
-        tissue, size_um=size_um, seed=seed, platform=platform, um_per_px=um_per_px, n_genes=n_genes,
+        tissue,
+        size_um=size_um,
+        seed=seed,
+        platform=platform,
+        um_per_px=um_per_px,
+        n_genes=n_genes,
         bit_depth=bit_depth,
     )
     return tissue_to_spatialdata(result, seed=seed)
@@ -68,7 +73,10 @@ def tissue_to_spatialdata(tissue: Tissue, *, seed: int = 0):
     return SpatialData(
         images={
             names["image"]: Image2DModel.parse(
-                tissue.dapi[None], dims=("c", "y", "x"), c_coords=["DAPI"], transformations=pixels,
+                tissue.dapi[None],
+                dims=("c", "y", "x"),
+                c_coords=["DAPI"],
+                transformations=pixels,
                 chunks=(1, 2048, 2048),
             )
         },
@@ -110,7 +118,9 @@ def _points_frame(tissue: Tissue, seed: int) -> pd.DataFrame:
         {
             "x": tissue.tx_x.astype(np.float64) * tissue.um_per_px + ox,
             "y": tissue.tx_y.astype(np.float64) * tissue.um_per_px + oy,
-            platform_settings(tissue.platform).feature_key: pd.Categorical.from_codes(tissue.tx_gene, categories=tissue.genes),
+            platform_settings(tissue.platform).feature_key: pd.Categorical.from_codes(
+                tissue.tx_gene, categories=tissue.genes
+            ),
         }
     )
     if tissue.platform == "xenium":

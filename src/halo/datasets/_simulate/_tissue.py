@@ -80,8 +80,9 @@ class Tissue:
     @property
     def control_genes(self) -> np.ndarray:
         """Boolean mask over ``genes``: which are control probes."""
-        from halo.io import DEFAULT_CONTROL_PATTERN
         import re
+
+        from halo.io import DEFAULT_CONTROL_PATTERN
 
         pattern = re.compile(DEFAULT_CONTROL_PATTERN, re.IGNORECASE)
         return np.array([pattern.fullmatch(g) is not None for g in self.genes])
@@ -136,17 +137,40 @@ def simulate_tissue(
     cell_type = layout.cells["ctype"][geometry.cell_rows].astype(np.int64)
     dapi = render_dapi(geometry, layout, settings, um_per_px, np.random.default_rng(dapi_seed), bit_depth=bit_depth)
     tx = draw_transcripts(
-        geometry, layout, cell_type, settings, um_per_px, np.random.default_rng(tx_seed),
-        n_genes=n_genes, neuropil_per_um2=neuropil, platform=platform,
+        geometry,
+        layout,
+        cell_type,
+        settings,
+        um_per_px,
+        np.random.default_rng(tx_seed),
+        n_genes=n_genes,
+        neuropil_per_um2=neuropil,
+        platform=platform,
     )
     logger.info(
         "simulated %s on %s: %d cells, %d transcripts, %s px in %.2f s",
-        name, platform, cell_type.size, tx.x.size, shape, time.perf_counter() - start,
+        name,
+        platform,
+        cell_type.size,
+        tx.x.size,
+        shape,
+        time.perf_counter() - start,
     )
     return Tissue(
-        dapi=dapi, cells=geometry.cells, nuclei=geometry.nuclei, tx_x=tx.x, tx_y=tx.y, tx_gene=tx.gene,
-        tx_cell=tx.cell, genes=tx.genes, cell_type=cell_type, cell_type_names=list(layout.type_names),
-        um_per_px=um_per_px, archetype=name, platform=platform, tx_diffused=tx.diffused,
+        dapi=dapi,
+        cells=geometry.cells,
+        nuclei=geometry.nuclei,
+        tx_x=tx.x,
+        tx_y=tx.y,
+        tx_gene=tx.gene,
+        tx_cell=tx.cell,
+        genes=tx.genes,
+        cell_type=cell_type,
+        cell_type_names=list(layout.type_names),
+        um_per_px=um_per_px,
+        archetype=name,
+        platform=platform,
+        tx_diffused=tx.diffused,
     )
 
 
@@ -177,7 +201,7 @@ def _check(tissue, um_per_px, n_genes, bit_depth, width, height) -> None:
 
 
 def _layout(tissue: str, rng: np.random.Generator, width: float, height: float) -> tuple[Layout, str, float]:
-    """The field's layout, its archetype name, and its neuropil transcript density."""
+    """Return the field's layout, its archetype name, and its neuropil transcript density."""
     if tissue == "random":
         tissue = str(rng.choice(ARCHETYPES))
     if tissue != "mixed" and "+" not in tissue:
@@ -195,7 +219,7 @@ def _layout(tissue: str, rng: np.random.Generator, width: float, height: float) 
 
 
 def _merge(parts: list[Layout], region) -> Layout:
-    """Keep from each layout ``j`` the cells (with their nuclei, neurites) and lumens whose centre is in region ``j``."""
+    """Keep from each layout ``j`` the cells (with nuclei, neurites) and lumens whose centre lies in region ``j``."""
     type_names: list[str] = []
     cells, nuclei, lumens, neurites = [], [], [], []
     offset = 0
