@@ -186,6 +186,16 @@ def _figure(pairs, path: Path, window_um: float = 90.0) -> None:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+    _shrink_png(path)
+
+
+def _shrink_png(path: Path, colours: int = 96) -> None:
+    """Re-save a figure with an adaptive palette: grey images and dots need few colours, and docs want small files."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        small = image.convert("RGB").quantize(colors=colours, method=Image.Quantize.MEDIANCUT)
+    small.save(path, optimize=True)
 
 
 def _densest_window(sdata, n: int) -> tuple[int, int]:

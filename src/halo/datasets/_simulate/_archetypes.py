@@ -594,11 +594,11 @@ def pleomorphic_tumour(rng: np.random.Generator, width: float, height: float) ->
     """Cells of varied size and shape, large irregular nuclei, multinucleated giant cells, nuclei out of plane."""
     b = LayoutBuilder(rng, width, height)
     density = SmoothField(rng, 150.0)
-    pts = thin(poisson_points(rng, width, height, 1 / 110, margin=20), 7.5)
+    pts = thin(poisson_points(rng, width, height, 1 / 80, margin=20), 6.5)
     keep = density(pts[:, 0], pts[:, 1]) > -0.45  # stromal channels between tumour nests
     nests, stroma = pts[keep], pts[~keep]
     n = len(nests)
-    r = rng.lognormal(np.log(7.5), 0.25, n)
+    r = rng.lognormal(np.log(6.5), 0.25, n)
     giant = rng.random(n) < 0.03
     r[giant] *= rng.uniform(2.0, 3.0, int(giant.sum()))
     idx = b.add_cells(
@@ -612,7 +612,7 @@ def pleomorphic_tumour(rng: np.random.Generator, width: float, height: float) ->
     )
     single = idx[~giant]
     ns = single.size
-    nr = r[~giant] * rng.uniform(0.5, 0.7, ns)
+    nr = r[~giant] * rng.uniform(0.42, 0.58, ns)
     b.add_nuclei(
         single,
         du=rng.normal(0, 0.2, ns) * nr,

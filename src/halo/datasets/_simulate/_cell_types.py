@@ -54,5 +54,5 @@ CELL_TYPES: dict[str, CellType] = {
     "pneumocyte_2": CellType(1.6, 0.85, 0.3),
     "acinar": CellType(2.2, 0.85, 0.3),
     "islet": CellType(1.5, 0.9, 0.3),
-    "tumour": CellType(1.8, 0.5, 0.38),
+    "tumour": CellType(1.8, 0.7, 0.3),
 }
