@@ -248,11 +248,15 @@ NOTES = """
 
 Ratios outside 0.67-1.5 are flagged (**!**). What still differs, and why:
 
-- **Xenium: more nuclei found in simulated DAPI (~1.6x).** halo's detector misses many dim, hazy tumour nuclei in the
-  real crop (it finds 2.7 per 1000 um^2 where the vendor has about twice as many cells), while simulated nuclei
-  stand out more cleanly from their surroundings. Real nuclei are also more often clumped and overlapping.
-- **Xenium: transcripts per cell ~0.75x.** Follows from the denser simulated nuclei: 5 um expansion cells are smaller
-  (median 139 vs 161 um^2) and so hold fewer molecules; density per um^2 matches.
+- **Xenium: more nuclei found in simulated DAPI (~1.8x).** halo's detector misses many dim, hazy tumour nuclei in the
+  real crop (2.7 per 1000 um^2, where the vendor has about twice as many cells), while simulated nuclei stand out
+  more cleanly. Real tumour nuclei are also more often clumped and overlapping in the projection, which the simulator
+  does not do (nuclei stay inside their own cells).
+- **Xenium: background structure (CV ~0.5x) and chromatin texture (~0.7x).** The real background holds out-of-focus
+  cells, autofluorescent matrix and tile seams; the simulated one is smooth haze plus noise. Real nuclei show more
+  bright chromocentre-like spots.
+- **Xenium: transcripts per cell ~0.7x.** Follows from the denser simulated nuclei: 5 um expansion cells are smaller
+  (median 131 vs 161 um^2) and hold fewer molecules; density per um^2 and the fraction over nuclei match.
 - **MERSCOPE: background CV.** The real mosaic is JPEG-compressed with posterised, mostly-zero background; the
   simulator JPEG-compresses too, but its background noise is smoother.
 - **MERSCOPE: fewer transcripts over nuclei (~0.6x).** Simulated brain puts more molecules in neuropil, away from any

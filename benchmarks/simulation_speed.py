@@ -56,6 +56,8 @@ def main() -> dict:
         "machine": (
             f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores (shared), Python {platform.python_version()}"
         ),
+        # other work on the shared cores slows every number here: record how busy the machine was
+        "load_average_1min_after": round(os.getloadavg()[0], 2),
     }
     out = ROOT / "docs" / "benchmarks"
     out.mkdir(parents=True, exist_ok=True)
@@ -65,7 +67,8 @@ def main() -> dict:
         "",
         f"`simulate_tissue(tissue, size_um={FIELD_UM:.0f}, seed={SEED})` on {result['machine']}; goal < 10 s at the",
         f"Xenium pixel size. Slowest: {result['max_seconds_xenium_px']:.1f} s. `simulate` (SpatialData, with polygons)",
-        f"for a mixed field: {result['simulate_spatialdata_seconds']:.1f} s.",
+        f"for a mixed field: {result['simulate_spatialdata_seconds']:.1f} s. Load average (1 min) when done:",
+        f"{result['load_average_1min_after']} on {len(os.sched_getaffinity(0))} cores.",
         "",
         "| tissue | s at 0.2125 um/px | s at 0.5 um/px | cells | transcripts | pixels |",
         "| --- | ---: | ---: | ---: | ---: | --- |",
