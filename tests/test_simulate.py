@@ -146,3 +146,10 @@ def test_spatialdata_ids_line_up_and_segment_finds_inputs(platform):
     assigned = sdata[names["points"]]["sim_cell_id"].compute().to_numpy()
     controls = frame[feature].astype(str).str.match(halo.io.DEFAULT_CONTROL_PATTERN, case=False).to_numpy()
     assert (assigned[controls] == 0).all() and controls.any()
+
+
+def test_tiny_fields_still_build():
+    for tissue in ("lung_alveoli", "adipose", "brain_cortex"):
+        sdata = simulate(tissue, size_um=3.0, seed=4)
+        n = int(sdata["true_cells"].max())
+        assert len(sdata["true_cell_boundaries"]) == n if n else "true_cell_boundaries" not in sdata

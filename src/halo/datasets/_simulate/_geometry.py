@@ -43,7 +43,7 @@ def smooth_noise(rng: np.random.Generator, shape: tuple[int, int], scale_px: flo
     coarse = rng.standard_normal(coarse_shape).astype(np.float32)
     coarse = cv2.GaussianBlur(coarse, (0, 0), 1.0)
     coarse /= coarse.std() + 1e-6
-    full = cv2.resize(coarse, (int(coarse_shape[1] * step), int(coarse_shape[0] * step)), interpolation=cv2.INTER_LINEAR)
+    full = cv2.resize(coarse, (int(coarse_shape[1] * step), int(coarse_shape[0] * step)), interpolation=cv2.INTER_CUBIC)
     return np.ascontiguousarray(full[: shape[0], : shape[1]])
 
 
@@ -60,13 +60,10 @@ def rasterise(layout: Layout, shape: tuple[int, int], um_per_px: float, rng: np.
     c = layout.cells
     shifts = rng.integers(0, pad, (layout.n_cells, 2))
     for i in range(layout.n_cells):
-        window = _window(c["x"][i], c["y"][i], c["a"][i], c["b"][i], c["angle"][i], 1 + 2 * c["rough"][i], shape, um_per_px)
-        if window is None:
+        found = _rough_distance(c, i, shape, um_per_px, (warp_x, warp_y), rough, shifts[i], _amplitude(c, i))
+        if found is None:
             continue
-        (r0, r1), (c0, c1) = window
-        d = _distance(c, i, window, um_per_px, warp_x, warp_y)
-        dr, dc = shifts[i]
-        d *= 1 + _amplitude(c, i) * rough[r0 + dr : r1 + dr, c0 + dc : c1 + dc]
+        ((r0, r1), (c0, c1)), d = found
         sub_best = best[r0:r1, c0:c1]
         closer = d < sub_best
         sub_best[closer] = d[closer]
@@ -79,6 +76,30 @@ def rasterise(layout: Layout, shape: tuple[int, int], um_per_px: float, rng: np.
     cells, cell_rows = _drop_small(cells, MIN_CELL_UM2 / um_per_px**2)
     nuclei, nucleus_index = _draw_nuclei(layout, cells, cell_rows, um_per_px, rough, rng)
     return Geometry(cells, nuclei, nucleus_index, cell_rows)
+
+
+def _rough_distance(cols, i, shape, um_per_px, warp, rough, shift, amplitude):
+    """Return the pixel window of shape ``i`` and its normalised distance there, roughened by its own noise window.
+
+    ``None`` when the shape is off the image. ``shift`` picks the shape's own window of the shared ``rough`` field.
+    """
+    window = _window(
+        cols["x"][i],
+        cols["y"][i],
+        cols["a"][i],
+        cols["b"][i],
+        cols["angle"][i],
+        1 + 2 * cols["rough"][i],
+        shape,
+        um_per_px,
+    )
+    if window is None:
+        return None
+    (r0, r1), (c0, c1) = window
+    d = _distance(cols, i, window, um_per_px, *warp)
+    dr, dc = shift
+    d *= 1 + amplitude * rough[r0 + dr : r1 + dr, c0 + dc : c1 + dc]
+    return window, d
 
 
 def _amplitude(cols, i) -> np.float32:
@@ -167,19 +188,15 @@ def _draw_nuclei(layout, cells, cell_rows, um_per_px, rough, rng):
     nu = layout.nuclei
     pad = rough.shape[0] - shape[0]
     shifts = rng.integers(0, pad, (nu["x"].size, 2))
-    warp_free = {"x": nu["x"], "y": nu["y"], "a": nu["a"], "b": nu["b"], "angle": nu["angle"]}
-    zero = np.zeros(shape, dtype=np.float32)
+    zero = np.zeros(shape, dtype=np.float32)  # nuclei are not warped: their outline noise is enough
     for k in range(nu["x"].size):
         cell = new_id[nu["cell"][k] + 1] if nu["cell"][k] >= 0 else 0
         if cell == 0:
             continue
-        window = _window(nu["x"][k], nu["y"][k], nu["a"][k], nu["b"][k], nu["angle"][k], 1 + 2 * nu["rough"][k], shape, um_per_px)
-        if window is None:
+        found = _rough_distance(nu, k, shape, um_per_px, (zero, zero), rough, shifts[k], nu["rough"][k])
+        if found is None:
             continue
-        (r0, r1), (c0, c1) = window
-        d = _distance(warp_free, k, window, um_per_px, zero, zero)
-        dr, dc = shifts[k]
-        d *= 1 + nu["rough"][k] * rough[r0 + dr : r1 + dr, c0 + dc : c1 + dc]
+        ((r0, r1), (c0, c1)), d = found
         inside = (d <= 1) & (cells[r0:r1, c0:c1] == cell)
         nuclei[r0:r1, c0:c1][inside] = cell
         index[r0:r1, c0:c1][inside] = k + 1

@@ -133,7 +133,9 @@ class LayoutBuilder:
         if self._cells:
             cells = {k: np.concatenate([c[k] for c in self._cells]) for k in CELL_FIELDS}
         else:
-            cells = {k: np.zeros(0, dtype=np.int64 if k == "ctype" else bool if k == "free" else float) for k in CELL_FIELDS}
+            cells = {
+                k: np.zeros(0, dtype=np.int64 if k == "ctype" else bool if k == "free" else float) for k in CELL_FIELDS
+            }
         if self._nuclei:
             nuclei = {k: np.concatenate([c[k] for c in self._nuclei]) for k in NUCLEUS_FIELDS}
         else:
@@ -154,7 +156,13 @@ class LayoutBuilder:
 
 
 def hex_points(
-    rng: np.random.Generator, width: float, height: float, spacing: float, *, jitter: float = 0.15, drop: float = 0.0,
+    rng: np.random.Generator,
+    width: float,
+    height: float,
+    spacing: float,
+    *,
+    jitter: float = 0.15,
+    drop: float = 0.0,
     margin: float | None = None,
 ) -> np.ndarray:
     """Jittered hexagonal lattice of ``(x, y)`` points covering the field (plus a margin), a random offset."""

@@ -38,6 +38,10 @@ class PlatformSettings:
         The gene column name that the vendor reader gives the points.
     control_names
         Templates of control-probe names, as the vendor writes them.
+    nuclear_capture
+        Relative detection of molecules over the nucleus (MERFISH detects nuclear RNA well).
+    jpeg_quality
+        JPEG-compress the 8-bit image at this quality (MERSCOPE mosaics are JPEG-compressed), ``None`` for lossless.
     """
 
     um_per_px: float
@@ -56,32 +60,77 @@ class PlatformSettings:
     photons: float
     feature_key: str
     control_names: tuple[str, ...]
+    jpeg_quality: int | None = None
+    nuclear_capture: float = 1.0
 
 
 SETTINGS: dict[str, PlatformSettings] = {
     "xenium": PlatformSettings(
-        um_per_px=PLATFORMS["xenium"], bit_depth=16, n_genes=313, tx_scale=1.0, background_per_um2=0.05,
-        controls_per_um2=0.004, diffusion_um=0.6, blur_um=0.35, haze_um=6.0, haze_fraction=0.25,
-        signal=1400.0, background=90.0, read_noise=12.0, photons=0.5, feature_key="feature_name",
-        control_names=("NegControlProbe_{:05d}", "NegControlCodeword_{:04d}", "BLANK_{:04d}", "UnassignedCodeword_{:04d}"),
+        um_per_px=PLATFORMS["xenium"],
+        bit_depth=16,
+        n_genes=313,
+        tx_scale=1.0,
+        background_per_um2=0.05,
+        controls_per_um2=0.004,
+        diffusion_um=0.6,
+        blur_um=0.35,
+        haze_um=4.0,
+        haze_fraction=0.45,
+        signal=1400.0,
+        background=130.0,
+        read_noise=12.0,
+        photons=0.5,
+        feature_key="feature_name",
+        control_names=(
+            "NegControlProbe_{:05d}",
+            "NegControlCodeword_{:04d}",
+            "BLANK_{:04d}",
+            "UnassignedCodeword_{:04d}",
+        ),
     ),
     "merscope": PlatformSettings(
-        um_per_px=PLATFORMS["merscope"], bit_depth=8, n_genes=421, tx_scale=0.22, background_per_um2=0.02,
-        controls_per_um2=0.002, diffusion_um=0.5, blur_um=0.6, haze_um=4.0, haze_fraction=0.45,
-        signal=110.0, background=6.0, read_noise=2.0, photons=6.0, feature_key="gene",
+        um_per_px=PLATFORMS["merscope"],
+        bit_depth=8,
+        n_genes=421,
+        tx_scale=0.22,
+        background_per_um2=0.02,
+        controls_per_um2=0.002,
+        diffusion_um=0.5,
+        blur_um=0.9,
+        haze_um=2.5,
+        haze_fraction=0.9,
+        signal=70.0,
+        background=6.0,
+        read_noise=1.2,
+        photons=6.0,
+        feature_key="gene",
         control_names=("Blank-{}",),
+        jpeg_quality=60,
+        nuclear_capture=2.5,
     ),
     "cosmx": PlatformSettings(
-        um_per_px=PLATFORMS["cosmx"], bit_depth=16, n_genes=960, tx_scale=0.6, background_per_um2=0.04,
-        controls_per_um2=0.006, diffusion_um=0.5, blur_um=0.35, haze_um=5.0, haze_fraction=0.2,
-        signal=9000.0, background=600.0, read_noise=60.0, photons=0.2, feature_key="target",
+        um_per_px=PLATFORMS["cosmx"],
+        bit_depth=16,
+        n_genes=960,
+        tx_scale=0.6,
+        background_per_um2=0.04,
+        controls_per_um2=0.006,
+        diffusion_um=0.5,
+        blur_um=0.35,
+        haze_um=5.0,
+        haze_fraction=0.2,
+        signal=9000.0,
+        background=600.0,
+        read_noise=60.0,
+        photons=0.2,
+        feature_key="target",
         control_names=("NegPrb{}", "SystemControl{}"),
     ),
 }
 
 
 def platform_settings(platform: str) -> PlatformSettings:
-    """Settings of ``platform``, with a clear error for an unknown name."""
+    """Return the settings of ``platform``, with a clear error for an unknown name."""
     try:
         return SETTINGS[platform]
     except KeyError:

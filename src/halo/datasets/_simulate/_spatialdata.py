@@ -42,10 +42,16 @@ def simulate(
       plus ``true_cell_id`` (0 = not made by a cell in the section) and ``true_diffused`` (drifted out of its cell),
     - labels ``"true_cells"`` and ``"true_nuclei"`` (a nucleus carries its cell's id),
     - shapes ``"true_cell_boundaries"`` (index ``cell_id``, column ``cell_type``) and ``"true_nucleus_boundaries"``
-      (a MultiPolygon for a cell with several nuclei; cells without a nucleus in the section have none).
+      (a MultiPolygon for a cell with several nuclei; cells without a nucleus in the section have none). A field
+      too small to hold a cell (or a nucleus) has no such shapes element.
     """
     result = simulate_tissue(
-        tissue, size_um=size_um, seed=seed, platform=platform, um_per_px=um_per_px, n_genes=n_genes,
+        tissue,
+        size_um=size_um,
+        seed=seed,
+        platform=platform,
+        um_per_px=um_per_px,
+        n_genes=n_genes,
         bit_depth=bit_depth,
     )
     return tissue_to_spatialdata(result, seed=seed)
@@ -68,7 +74,10 @@ def tissue_to_spatialdata(tissue: Tissue, *, seed: int = 0):
     return SpatialData(
         images={
             names["image"]: Image2DModel.parse(
-                tissue.dapi[None], dims=("c", "y", "x"), c_coords=["DAPI"], transformations=pixels,
+                tissue.dapi[None],
+                dims=("c", "y", "x"),
+                c_coords=["DAPI"],
+                transformations=pixels,
                 chunks=(1, 2048, 2048),
             )
         },
@@ -77,9 +86,11 @@ def tissue_to_spatialdata(tissue: Tissue, *, seed: int = 0):
             "true_nuclei": Labels2DModel.parse(tissue.nuclei, dims=("y", "x"), transformations=pixels),
         },
         points={names["points"]: points},
+        # spatialdata cannot hold an empty shapes element: a field without cells (or nuclei) has none
         shapes={
-            "true_cell_boundaries": ShapesModel.parse(cells, transformations=pixels),
-            "true_nucleus_boundaries": ShapesModel.parse(nuclei, transformations=pixels),
+            key: ShapesModel.parse(frame, transformations=pixels)
+            for key, frame in (("true_cell_boundaries", cells), ("true_nucleus_boundaries", nuclei))
+            if len(frame)
         },
     )
 
@@ -110,7 +121,9 @@ def _points_frame(tissue: Tissue, seed: int) -> pd.DataFrame:
         {
             "x": tissue.tx_x.astype(np.float64) * tissue.um_per_px + ox,
             "y": tissue.tx_y.astype(np.float64) * tissue.um_per_px + oy,
-            platform_settings(tissue.platform).feature_key: pd.Categorical.from_codes(tissue.tx_gene, categories=tissue.genes),
+            platform_settings(tissue.platform).feature_key: pd.Categorical.from_codes(
+                tissue.tx_gene, categories=tissue.genes
+            ),
         }
     )
     if tissue.platform == "xenium":

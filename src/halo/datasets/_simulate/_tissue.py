@@ -80,8 +80,9 @@ class Tissue:
     @property
     def control_genes(self) -> np.ndarray:
         """Boolean mask over ``genes``: which are control probes."""
-        from halo.io import DEFAULT_CONTROL_PATTERN
         import re
+
+        from halo.io import DEFAULT_CONTROL_PATTERN
 
         pattern = re.compile(DEFAULT_CONTROL_PATTERN, re.IGNORECASE)
         return np.array([pattern.fullmatch(g) is not None for g in self.genes])
@@ -102,8 +103,8 @@ def simulate_tissue(
     Parameters
     ----------
     tissue
-        One of :data:`ARCHETYPES`, ``"mixed"`` (two or three archetypes in smooth regions) or ``"random"`` (one
-        archetype chosen by the seed).
+        One of :data:`ARCHETYPES`, ``"mixed"`` (two or three archetypes chosen by the seed, in smooth regions),
+        archetypes joined by ``"+"`` (those, in smooth regions) or ``"random"`` (one archetype chosen by the seed).
     size_um
         Field ``(width, height)`` in micrometres, or one number for a square.
     seed
@@ -136,17 +137,40 @@ def simulate_tissue(
     cell_type = layout.cells["ctype"][geometry.cell_rows].astype(np.int64)
     dapi = render_dapi(geometry, layout, settings, um_per_px, np.random.default_rng(dapi_seed), bit_depth=bit_depth)
     tx = draw_transcripts(
-        geometry, layout, cell_type, settings, um_per_px, np.random.default_rng(tx_seed),
-        n_genes=n_genes, neuropil_per_um2=neuropil, platform=platform,
+        geometry,
+        layout,
+        cell_type,
+        settings,
+        um_per_px,
+        np.random.default_rng(tx_seed),
+        n_genes=n_genes,
+        neuropil_per_um2=neuropil,
+        platform=platform,
     )
     logger.info(
         "simulated %s on %s: %d cells, %d transcripts, %s px in %.2f s",
-        name, platform, cell_type.size, tx.x.size, shape, time.perf_counter() - start,
+        name,
+        platform,
+        cell_type.size,
+        tx.x.size,
+        shape,
+        time.perf_counter() - start,
     )
     return Tissue(
-        dapi=dapi, cells=geometry.cells, nuclei=geometry.nuclei, tx_x=tx.x, tx_y=tx.y, tx_gene=tx.gene,
-        tx_cell=tx.cell, genes=tx.genes, cell_type=cell_type, cell_type_names=list(layout.type_names),
-        um_per_px=um_per_px, archetype=name, platform=platform, tx_diffused=tx.diffused,
+        dapi=dapi,
+        cells=geometry.cells,
+        nuclei=geometry.nuclei,
+        tx_x=tx.x,
+        tx_y=tx.y,
+        tx_gene=tx.gene,
+        tx_cell=tx.cell,
+        genes=tx.genes,
+        cell_type=cell_type,
+        cell_type_names=list(layout.type_names),
+        um_per_px=um_per_px,
+        archetype=name,
+        platform=platform,
+        tx_diffused=tx.diffused,
     )
 
 
@@ -158,8 +182,9 @@ def _size(size_um) -> tuple[float, float]:
 
 
 def _check(tissue, um_per_px, n_genes, bit_depth, width, height) -> None:
-    if tissue not in TISSUES:
-        msg = f"Unknown tissue {tissue!r}; choose one of {list(TISSUES)}."
+    unknown = [name for name in tissue.split("+") if name not in TISSUES]
+    if unknown or ("+" in tissue and ({"mixed", "random"} & set(tissue.split("+")))):
+        msg = f"Unknown tissue {tissue!r}; choose one of {list(TISSUES)}, or archetypes joined by '+' to mix them."
         raise ValueError(msg)
     if not (width > 0 and height > 0):
         msg = f"size_um must be positive, got ({width}, {height})."
@@ -176,12 +201,12 @@ def _check(tissue, um_per_px, n_genes, bit_depth, width, height) -> None:
 
 
 def _layout(tissue: str, rng: np.random.Generator, width: float, height: float) -> tuple[Layout, str, float]:
-    """The field's layout, its archetype name, and its neuropil transcript density."""
+    """Return the field's layout, its archetype name, and its neuropil transcript density."""
     if tissue == "random":
         tissue = str(rng.choice(ARCHETYPES))
-    if tissue != "mixed":
+    if tissue != "mixed" and "+" not in tissue:
         return LAYOUTS[tissue](rng, width, height), tissue, NEUROPIL_PER_UM2.get(tissue, 0.0)
-    names = list(rng.choice(ARCHETYPES, rng.integers(2, 4), replace=False))
+    names = tissue.split("+") if "+" in tissue else list(rng.choice(ARCHETYPES, rng.integers(2, 4), replace=False))
     fields = [SmoothField(rng, max(width, height) * 0.8, n_waves=4) for _ in names]
 
     def region(x, y):
@@ -194,7 +219,7 @@ def _layout(tissue: str, rng: np.random.Generator, width: float, height: float) 
 
 
 def _merge(parts: list[Layout], region) -> Layout:
-    """Keep from each layout ``j`` the cells (with their nuclei, neurites) and lumens whose centre is in region ``j``."""
+    """Keep from each layout ``j`` the cells (with nuclei, neurites) and lumens whose centre lies in region ``j``."""
     type_names: list[str] = []
     cells, nuclei, lumens, neurites = [], [], [], []
     offset = 0

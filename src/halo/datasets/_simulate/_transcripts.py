@@ -1,5 +1,8 @@
-"""Transcripts: per-cell-type expression programs, library size growing with cell area, nuclear / cytoplasmic /
-membrane-near localisation, diffusion into neighbours, extracellular background and control probes."""
+"""Transcripts.
+
+Per-cell-type expression programs, library size growing with cell area, nuclear / cytoplasmic / membrane-near
+localisation, diffusion into neighbours, extracellular background and control probes.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +17,9 @@ from ._platforms import PlatformSettings, control_probe_names
 
 RIM_UM = 1.0  # membrane-near band
 # relative density per um^2 of compartment (nucleus, inner cytoplasm, membrane-near rim) per localisation class
-LOCALISATION = np.array([[5.0, 1.0, 0.5], [0.55, 1.0, 1.0], [0.2, 0.6, 3.0]])
+LOCALISATION = np.array([[5.0, 1.0, 0.5], [0.45, 1.0, 1.0], [0.2, 0.6, 3.0]])
 LOCALISATION_SHARE = (0.12, 0.7, 0.18)  # nuclear-retained, cytoplasmic, membrane / secreted
-NEUROPIL_PER_UM2 = {"brain_cortex": 0.35}  # molecules in processes whose soma lies outside the section
+NEUROPIL_PER_UM2 = {"brain_cortex": 0.55}  # molecules in processes whose soma lies outside the section
 
 
 @dataclass
@@ -78,6 +81,7 @@ def draw_transcripts(
     interior = np.array([CELL_TYPES[layout.type_names[t]].cytoplasm_weight for t in cell_types])
     weights = LOCALISATION[localisation[gene_of]] * areas[cell_of - 1]
     weights[:, 1] *= interior[cell_of - 1]
+    weights[:, 0] *= settings.nuclear_capture
     cumulative = np.cumsum(weights, axis=1)
     pick = (rng.random(cell_of.size) * cumulative[:, -1])[:, None] >= cumulative
     which = np.minimum(pick.sum(axis=1), 2)
@@ -98,7 +102,9 @@ def draw_transcripts(
     free_x, free_y, free_gene = _extracellular(rng, cells, um_per_px, settings.background_per_um2, mean_program)
     neuro = [t for t, name in enumerate(layout.type_names) if name.endswith("neuron")]
     if neuropil_per_um2 > 0 and neuro:
-        nx, ny, ng = _extracellular(rng, cells, um_per_px, neuropil_per_um2 * settings.tx_scale, programs[neuro].mean(axis=0), only_free=True)
+        nx, ny, ng = _extracellular(
+            rng, cells, um_per_px, neuropil_per_um2 * settings.tx_scale, programs[neuro].mean(axis=0), only_free=True
+        )
         free_x, free_y, free_gene = np.r_[free_x, nx], np.r_[free_y, ny], np.r_[free_gene, ng]
     n_controls = max(4, n_genes // 20)
     n_ctrl = rng.poisson(settings.controls_per_um2 * width_um * height_um)
@@ -116,8 +122,13 @@ def draw_transcripts(
     diffused = (true_cell > 0) & (under != true_cell)
     order = rng.permutation(all_x.size)
     return Transcripts(
-        x=all_x[order], y=all_y[order], gene=genes_all[order], cell=true_cell[order], diffused=diffused[order],
-        genes=gene_names(n_genes) + control_probe_names(platform, n_controls), n_controls=n_controls,
+        x=all_x[order],
+        y=all_y[order],
+        gene=genes_all[order],
+        cell=true_cell[order],
+        diffused=diffused[order],
+        genes=gene_names(n_genes) + control_probe_names(platform, n_controls),
+        n_controls=n_controls,
     )
 
 
