@@ -52,8 +52,13 @@ def _expansion(sdata, *, expansion_um: float, key_added: str) -> None:
     halo.tl.segment(sdata, method="expansion", expansion_um=expansion_um, key_added=key_added, progress=False)
 
 
+def _halo(sdata, *, key_added: str, weights: str | None = None) -> None:
+    halo.tl.segment(sdata, method="halo", weights=weights, key_added=key_added, progress=False)
+
+
 #: name -> callable(sdata) that segments and writes ``{name}_boundaries`` and ``{name}_cell_id`` on the points.
 METHODS: dict[str, Callable] = {
+    "halo": partial(_halo, key_added="halo"),
     "nuclei_only": partial(_expansion, expansion_um=0.0, key_added="nuclei_only"),
     "expansion_2um": partial(_expansion, expansion_um=2.0, key_added="expansion_2um"),
     "expansion_5um": partial(_expansion, expansion_um=5.0, key_added="expansion_5um"),
@@ -183,7 +188,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one seed, smaller fields, Xenium crop only")
     parser.add_argument("--no-real", action="store_true", help="skip the real crops")
+    parser.add_argument("--weights", help="score these weights as 'halo' instead of the shipped ones")
+    parser.add_argument("--archetypes", help="comma-separated archetypes (default: all)")
+    parser.add_argument("--name", default="accuracy", help="results go to docs/benchmarks/NAME.json and .md")
+    parser.add_argument("--title", help="subtitle of the results page")
     args = parser.parse_args(argv)
+    if args.weights:
+        METHODS["halo"] = partial(_halo, key_added="halo", weights=args.weights)
+    archetypes = args.archetypes.split(",") if args.archetypes else halo.datasets.ARCHETYPES
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
     for noisy in ("halo.tl", "halo.io", "halo.methods", "halo.pipeline", "halo.datasets", "distributed", "real_data"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -191,7 +203,7 @@ def main(argv: list[str] | None = None) -> dict:
     size = QUICK_FIELD_UM if args.quick else FIELD_UM
     start = time.perf_counter()
     simulated = []
-    for archetype in halo.datasets.ARCHETYPES:
+    for archetype in archetypes:
         for seed in seeds:
             rows = score_simulated(archetype, seed, size, METHODS)
             simulated += rows
@@ -212,23 +224,27 @@ def main(argv: list[str] | None = None) -> dict:
         "runtime_s": round(time.perf_counter() - start, 1),
         "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores, Python {platform.python_version()}",
         "quick": args.quick,
+        "weights": args.weights or "shipped",
+        "title": args.title,
     }
-    _write(result)
+    _write(result, args.name)
     return result
 
 
-def _write(result: dict) -> None:
+def _write(result: dict, name: str) -> None:
     out = ROOT / "docs" / "benchmarks"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "accuracy.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
     sim = pd.DataFrame(result["simulated"])
     overall = sim.groupby("method", sort=False)[list(SCORES)].mean()
     f1 = sim.pivot_table(index="archetype", columns="method", values="f1", sort=False)[list(result["methods"])]
     ari = sim.pivot_table(index="archetype", columns="method", values="ari", sort=False)[list(result["methods"])]
     lines = [
-        "# Accuracy benchmark",
+        "# Accuracy benchmark" + (f": {result['title']}" if result.get("title") else ""),
         "",
-        "Produced by `benchmarks/accuracy.py` (all numbers in `docs/benchmarks/accuracy.json`).",
+        f"Weights scored as `halo`: {result['weights']}.",
+        "",
+        f"Produced by `benchmarks/accuracy.py` (all numbers in `docs/benchmarks/{name}.json`).",
         f"Simulated fields: every archetype, {result['field_um']:.0f} x {result['field_um']:.0f} um on Xenium"
         " settings,",
         f"held-out seeds {', '.join(map(str, result['seeds']))} (the model's training uses seeds below 1,000,000"
@@ -264,8 +280,8 @@ def _write(result: dict) -> None:
             _markdown(real),
             "",
         ]
-    (out / "accuracy.md").write_text("\n".join(lines))
-    logger.info("wrote docs/benchmarks/accuracy.md\n%s", _markdown(overall))
+    (out / f"{name}.md").write_text("\n".join(lines))
+    logger.info("wrote docs/benchmarks/%s.md\n%s", name, _markdown(overall))
 
 
 def _markdown(frame: pd.DataFrame) -> str:

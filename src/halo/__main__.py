@@ -83,6 +83,7 @@ def _segment(args: argparse.Namespace) -> int:
         "nuclei_key": args.nuclei_key,
         "expansion_um": args.expansion_um,
         "max_reach_um": args.max_reach_um,
+        "nuclei_source": args.nuclei_source,
         "weights": args.weights,
         "device": args.device,
         "tile_um": args.tile_um,
@@ -138,6 +139,9 @@ def _parser() -> argparse.ArgumentParser:
     seg.add_argument("--nuclei-key", help="existing nucleus labels or shapes to expand instead of detecting nuclei")
     seg.add_argument("--expansion-um", type=float, default=5.0, help="expansion: largest growth beyond the nucleus")
     seg.add_argument("--max-reach-um", type=float, default=15.0, help="halo: largest growth beyond the nucleus")
+    seg.add_argument(
+        "--nuclei-source", default="image", choices=("image", "model"), help="halo: nuclei from the image or the network"
+    )
     seg.add_argument("--weights", help="halo: fine-tuned safetensors weights (default: the shipped ones)")
     seg.add_argument("--device", help="halo: torch device (default: CUDA, then MPS, then CPU)")
     seg.add_argument("--tile-um", type=float, default=500.0, help="side of a tile core")

@@ -45,7 +45,7 @@ class ModelContext:
     """:class:`~halo.model.SlideStatistics`."""
     factor: int
     """Native pixels per model pixel along each axis."""
-    nuclei_from_model: bool = True
+    nuclei_from_model: bool = False
     """Seed cells with the network's nuclei rather than with nuclei thresholded from the image."""
 
 

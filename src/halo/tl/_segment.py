@@ -49,6 +49,7 @@ def segment(
     nuclei_key: str | None = None,
     expansion_um: float = 5.0,
     max_reach_um: float = 15.0,
+    nuclei_source: str = "image",
     weights: str | None = None,
     device: str | None = None,
     tile_um: float = 500.0,
@@ -89,6 +90,11 @@ def segment(
         ``method="expansion"``: largest distance a cell extends beyond its nucleus.
     max_reach_um
         ``method="halo"``: largest distance a cell extends beyond its nucleus.
+    nuclei_source
+        ``method="halo"`` without ``nuclei_key``: ``"image"`` seeds cells with nuclei thresholded from the nuclear
+        image (as ``"expansion"`` does), ``"model"`` with the network's own nucleus channel. The network's nuclei
+        score higher on simulated tissue but miss dim nuclei on the real Xenium crop, so ``"image"`` is the
+        default (see the model card).
     weights
         ``method="halo"``: a safetensors file of fine-tuned weights (see :func:`halo.model.fine_tune`); the weights
         shipped with halo by default.
@@ -138,6 +144,9 @@ def segment(
     if method not in METHODS:
         msg = f"Unknown method {method!r}; choose one of {list(METHODS)}."
         raise ValueError(msg)
+    if nuclei_source not in ("image", "model"):
+        msg = f"Unknown nuclei_source {nuclei_source!r}; choose 'image' or 'model'."
+        raise ValueError(msg)
     check_parameters(
         image_key=image_key, points_key=points_key, nuclei_key=nuclei_key, channel=channel, expansion_um=expansion_um,
         max_reach_um=max_reach_um, tile_um=tile_um, overlap_um=overlap_um, control_pattern=control_pattern, min_qv=min_qv, um_per_px=um_per_px,
@@ -176,7 +185,8 @@ def segment(
     context, window_source = _nucleus_source(sdata, nuclei_key, image, options, slide_shape, um_per_px, reach_um)
     align = 1
     if method == "halo":
-        context = replace(context, model=_model_context(image, transcripts, um_per_px, options, weights, device))
+        model_context = _model_context(image, transcripts, um_per_px, options, weights, device)
+        context = replace(context, model=replace(model_context, nuclei_from_model=nuclei_source == "model"))
         align = context.model.factor  # tiles start on the model's pixel grid, so no result depends on the tiling
         if nuclei_key is None and context.model.nuclei_from_model:
             window_source = None  # the network finds the nuclei
@@ -196,7 +206,7 @@ def segment(
     counts = count_matrix(stitched.assignment, transcripts.gene, stitched.n_cells, len(transcripts.genes))
     uns = _provenance(
         method=method, image_key=image.key, channel=image.channel, points_key=points_key, nuclei_key=nuclei_key,
-        expansion_um=expansion_um, max_reach_um=max_reach_um, weights=str(weights or "halo_v1"), tile_um=tile_um, overlap_um=overlap_um, control_pattern=control_pattern,
+        expansion_um=expansion_um, max_reach_um=max_reach_um, nuclei_source=nuclei_source, weights=str(weights or "halo_v1"), tile_um=tile_um, overlap_um=overlap_um, control_pattern=control_pattern,
         min_qv=min_qv, um_per_px=um_per_px, nucleus_options=options, names=names, n_tiles=len(tiles),
     )  # fmt: skip
     table = cell_table(stitched, counts, transcripts.genes, um_per_px, names["boundaries"], uns)
