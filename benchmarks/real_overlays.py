@@ -31,7 +31,16 @@ def overlay(name: str, sdata) -> Path:
     fig = halo.pl.compare(sdata, keys=("halo", "expansion"), region=WINDOWS[name], panel_size=6.0)
     path = ROOT / "docs" / "_static" / f"overlay_{name}.png"
     fig.savefig(path, dpi=90, bbox_inches="tight")
+    _quantise(path)
     return path
+
+
+def _quantise(path: Path) -> None:
+    """128-colour palette: a third of the size, no visible change."""
+    from PIL import Image
+
+    image = Image.open(path).convert("RGB").quantize(colors=128, method=Image.Quantize.MEDIANCUT)
+    image.save(path, optimize=True)
 
 
 def main() -> None:

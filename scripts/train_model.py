@@ -35,6 +35,7 @@ def export(run: Path, name: str) -> None:
 
 
 def main() -> None:
+    """Parse the command line; train or export."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", type=Path, help="folder for checkpoints and the log (resumed when it exists)")
     parser.add_argument("--steps", type=int, default=TrainConfig.steps)

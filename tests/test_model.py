@@ -172,7 +172,9 @@ def test_fine_tune_on_a_reference_and_segment_with_the_result(tmp_path):
 
     sdata = halo.datasets.synthetic(size_um=(70.0, 60.0), seed=2)
     with pytest.raises(ValueError, match="does not lie inside image"):
-        model.fine_tune(sdata, tmp_path / "bad", cells_key="true_cells", nuclei_key="true_nuclei", region=(0, 10**6, 0, 5))
+        model.fine_tune(
+            sdata, tmp_path / "bad", cells_key="true_cells", nuclei_key="true_nuclei", region=(0, 10**6, 0, 5)
+        )
     net = model.fine_tune(
         sdata, tmp_path / "tuned", cells_key="true_cells", nuclei_key="true_nuclei", steps=2, progress=False
     )

@@ -30,9 +30,7 @@ def test_counts_equal_assigned_transcripts(segmented):
     assigned = frame[frame["halo_cell_id"] > 0]
     # dropped transcripts are never assigned
     assert not (assigned.index.isin(frame.index[~kept])).any()
-    expected = (
-        assigned.groupby(["halo_cell_id", assigned["feature_name"].astype(str)]).size().unstack(fill_value=0)
-    )
+    expected = assigned.groupby(["halo_cell_id", assigned["feature_name"].astype(str)]).size().unstack(fill_value=0)
     counts = table.to_df(layer="counts")
     counts.index = table.obs["cell_id"].to_numpy()
     expected = expected.reindex(index=counts.index, columns=counts.columns, fill_value=0)
@@ -120,7 +118,8 @@ def test_halo_gives_one_cell_per_nucleus_whatever_the_tiling():
     # the network runs on patches fixed to the slide, so every pixel's prediction is the same in every tiling
     assert shapely.equals(a.geometry.to_numpy(), b.geometry.to_numpy()).all()
     np.testing.assert_array_equal(
-        one_again["transcripts"]["halo_cell_id"].compute().to_numpy(), many["transcripts"]["halo_cell_id"].compute().to_numpy()
+        one_again["transcripts"]["halo_cell_id"].compute().to_numpy(),
+        many["transcripts"]["halo_cell_id"].compute().to_numpy(),
     )
     np.testing.assert_array_equal(one_again["halo_table"].obs["confidence"], many["halo_table"].obs["confidence"])
 
@@ -144,7 +143,9 @@ def test_one_tile_and_many_tiles_give_the_same_result():
 def test_existing_nucleus_segmentation_gives_one_cell_per_nucleus(small_sdata):
     n_true = len(small_sdata["true_nucleus_boundaries"])
     halo.tl.segment(small_sdata, method="expansion", nuclei_key="true_nuclei", key_added="from_labels", progress=False)
-    halo.tl.segment(small_sdata, method="expansion", nuclei_key="true_nucleus_boundaries", key_added="from_shapes", progress=False)
+    halo.tl.segment(
+        small_sdata, method="expansion", nuclei_key="true_nucleus_boundaries", key_added="from_shapes", progress=False
+    )
     for key in ("from_labels", "from_shapes"):
         assert len(small_sdata[f"{key}_boundaries"]) == n_true
     # both routes rasterise the same nuclei, so they draw the same cells

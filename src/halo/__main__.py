@@ -140,7 +140,10 @@ def _parser() -> argparse.ArgumentParser:
     seg.add_argument("--expansion-um", type=float, default=5.0, help="expansion: largest growth beyond the nucleus")
     seg.add_argument("--max-reach-um", type=float, default=15.0, help="halo: largest growth beyond the nucleus")
     seg.add_argument(
-        "--nuclei-source", default="image", choices=("image", "model"), help="halo: nuclei from the image or the network"
+        "--nuclei-source",
+        default="image",
+        choices=("image", "model"),
+        help="halo: nuclei from the image or the network",
     )
     seg.add_argument("--weights", help="halo: fine-tuned safetensors weights (default: the shipped ones)")
     seg.add_argument("--device", help="halo: torch device (default: CUDA, then MPS, then CPU)")

@@ -125,7 +125,9 @@ def detect_nuclei(
     from scipy import ndimage
 
     image = np.nan_to_num((np.asarray(window, dtype=np.float32) - stats.low) / (stats.high - stats.low))
-    foreground = ndimage.binary_fill_holes(ndimage.gaussian_filter(image, options.sigma_um / um_per_px) > stats.threshold)
+    foreground = ndimage.binary_fill_holes(
+        ndimage.gaussian_filter(image, options.sigma_um / um_per_px) > stats.threshold
+    )
     peaks = ndimage.gaussian_filter(image, options.marker_sigma_um / um_per_px)
     labels = _split_blobs(foreground, peaks, options.split_contrast)
     area = np.bincount(labels.ravel()) * um_per_px**2

@@ -3,8 +3,10 @@
 Every platform is binned by the integer factor that brings its pixels closest to :data:`MODEL_UM_PER_PX`
 (Xenium 0.2125 um x 2, MERSCOPE 0.108 um x 5, CosMx 0.12 um x 4: 0.43-0.54 um), so the network sees cells at
 nearly the same size in pixels whatever the instrument, and it is trained over that range of scales. An integer
-factor keeps the model grid aligned with the slide's pixels in every tile, so results do not depend on the tiling. The expression channels come from a gene embedding computed from the slide itself at run
-time (:func:`gene_embedding`), so the same network works with any gene panel: neighbouring cells of different types
+factor keeps the model grid aligned with the slide's pixels in every tile, so results do not depend on the tiling.
+
+The expression channels come from a gene embedding computed from the slide itself at run time
+(:func:`gene_embedding`), so the same network works with any gene panel: neighbouring cells of different types
 differ in these channels even where the stain shows nothing.
 """
 
@@ -46,8 +48,9 @@ def gene_embedding(
     """Embed genes by their co-occurrence in cell-sized bins; also return the mean density of occupied bins.
 
     Bins of :data:`EMBEDDING_BIN_UM` are counted per gene, normalised per bin and log-transformed; the leading
-    right singular vectors of the centred matrix give each gene a point in ``N_EMBEDDING`` dimensions. Genes of one cell type land together, so a pixel's mean embedding says which kind
-    of cell it lies in. Signs are fixed so that each component's largest loading is positive.
+    right singular vectors of the centred matrix give each gene a point in ``N_EMBEDDING`` dimensions. Genes of one
+    cell type land together, so a pixel's mean embedding says which kind of cell it lies in. Signs are fixed so
+    that each component's largest loading is positive.
     """
     from scipy import sparse
     from sklearn.utils.extmath import randomized_svd
@@ -128,7 +131,9 @@ def transcript_channels(
     flat = row[inside] * width + col[inside]
     genes = gene[inside]
     sigma = SMOOTH_UM / model_um
-    count = ndimage.gaussian_filter(np.bincount(flat, minlength=height * width).reshape(shape).astype(np.float32), sigma)
+    count = ndimage.gaussian_filter(
+        np.bincount(flat, minlength=height * width).reshape(shape).astype(np.float32), sigma
+    )
     expected = max(density_per_um2, 1e-3) * model_um**2
     channels = np.empty((1 + N_EMBEDDING, height, width), np.float32)
     channels[0] = np.log1p(count / expected)

@@ -96,7 +96,9 @@ def fine_tune(
         raise ValueError(msg)
     import copy
 
-    return train(output_dir, config=config, device=device, init=copy.deepcopy(base), examples=[example], progress=progress)
+    return train(
+        output_dir, config=config, device=device, init=copy.deepcopy(base), examples=[example], progress=progress
+    )
 
 
 def _field_from_sdata(sdata, cells_key, nuclei_key, image_key, points_key, region) -> _Field:

@@ -94,13 +94,17 @@ def predict_region(
     cells = [(a, b) for a in range(y0 // s, -(-y1 // s)) for b in range(x0 // s, -(-x1 // s))]
     for start in range(0, len(cells), batch_size):
         chunk = cells[start : start + batch_size]
-        batch = np.stack([_patch_features(dapi, tx, stats, a, b, raw_model, slide_model, factor, um_per_px) for a, b in chunk])
+        batch = np.stack(
+            [_patch_features(dapi, tx, stats, a, b, raw_model, slide_model, factor, um_per_px) for a, b in chunk]
+        )
         for (a, b), probabilities in zip(chunk, predict_batch(net, batch), strict=True):
             # the patch's central stride square, clipped to the wanted box
             ty0, ty1 = max(a * s, y0), min((a + 1) * s, y1)
             tx0, tx1 = max(b * s, x0), min((b + 1) * s, x1)
             py, px = ty0 - (a * s - c), tx0 - (b * s - c)
-            out[:, ty0 - y0 : ty1 - y0, tx0 - x0 : tx1 - x0] = probabilities[:, py : py + ty1 - ty0, px : px + tx1 - tx0]
+            out[:, ty0 - y0 : ty1 - y0, tx0 - x0 : tx1 - x0] = probabilities[
+                :, py : py + ty1 - ty0, px : px + tx1 - tx0
+            ]
     return out
 
 

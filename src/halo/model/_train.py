@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from ._data import draw_tissue, example_from_tissue, random_crops
 from ._features import N_CHANNELS
@@ -47,8 +48,6 @@ class TrainConfig:
 
 def pick_device(device: str | None = None):
     """``device`` if given (an error if it is not available), else CUDA, then MPS, then CPU; logged."""
-    import torch
-
     if device is not None:
         wanted = torch.device(device)
         if wanted.type == "cuda" and not torch.cuda.is_available():
@@ -92,15 +91,17 @@ def batch_for_step(config: TrainConfig, step: int, examples: list | None = None)
     return inputs, np.stack(targets[: config.batch_size])
 
 
-class _Batches:
-    """Iterable of batches from ``start`` on, for a torch DataLoader worker."""
+class _Batches(torch.utils.data.IterableDataset):
+    """The batches from step ``start`` on, made in a DataLoader worker while the network trains."""
 
     def __init__(self, config: TrainConfig, start: int, examples: list | None):
+        super().__init__()
         self.config, self.start, self.examples = config, start, examples
 
     def __iter__(self):
         for step in range(self.start, self.config.steps):
-            yield batch_for_step(self.config, step, self.examples)
+            inputs, targets = batch_for_step(self.config, step, self.examples)
+            yield torch.from_numpy(inputs), torch.from_numpy(targets)
 
 
 def train(
@@ -134,7 +135,6 @@ def train(
     -------
     The trained network (also saved as ``output_dir/checkpoint.safetensors``).
     """
-    import torch
     from tqdm.auto import tqdm
 
     from ._weights import load_weights, save_weights
@@ -160,7 +160,11 @@ def train(
         optimizer.load_state_dict(saved["optimizer"])
         schedule.load_state_dict(saved["schedule"])
     loader = torch.utils.data.DataLoader(
-        _IterableBatches(config, start, examples), batch_size=None, num_workers=1, prefetch_factor=4, persistent_workers=False
+        _Batches(config, start, examples),
+        batch_size=None,
+        num_workers=1,
+        prefetch_factor=4,
+        persistent_workers=False,
     )
     weights = torch.tensor([1.0, config.boundary_weight, 1.0], device=chosen)[None, :, None, None]
     log = (output / "log.jsonl").open("a")
@@ -190,20 +194,6 @@ def train(
     return net.eval().cpu()
 
 
-class _IterableBatches:
-    """Wraps :class:`_Batches` as a torch IterableDataset (imported lazily)."""
-
-    def __new__(cls, config: TrainConfig, start: int, examples: list | None):
-        import torch
-
-        class Dataset(torch.utils.data.IterableDataset):
-            def __iter__(self):
-                for inputs, targets in _Batches(config, start, examples):
-                    yield torch.from_numpy(inputs), torch.from_numpy(targets)
-
-        return Dataset()
-
-
 def _settle_config(output: Path, config: TrainConfig | None) -> TrainConfig:
     path = output / "config.json"
     if path.exists():
@@ -223,11 +213,12 @@ def _settle_config(output: Path, config: TrainConfig | None) -> TrainConfig:
 
 def _checkpoint(net, optimizer, schedule, step: int, output: Path, save_weights) -> None:
     """Write weights, optimizer and step; each file is replaced atomically so a kill never leaves a broken one."""
-    import torch
-
     for name, write in (
         ("checkpoint.safetensors", lambda p: save_weights(net, p)),
-        ("optimizer.pt", lambda p: torch.save({"optimizer": optimizer.state_dict(), "schedule": schedule.state_dict()}, p)),
+        (
+            "optimizer.pt",
+            lambda p: torch.save({"optimizer": optimizer.state_dict(), "schedule": schedule.state_dict()}, p),
+        ),
         ("state.json", lambda p: p.write_text(json.dumps({"step": step}))),
     ):
         tmp = output / f".{name}.tmp"

@@ -149,8 +149,8 @@ def segment(
         raise ValueError(msg)
     check_parameters(
         image_key=image_key, points_key=points_key, nuclei_key=nuclei_key, channel=channel, expansion_um=expansion_um,
-        max_reach_um=max_reach_um, tile_um=tile_um, overlap_um=overlap_um, control_pattern=control_pattern, min_qv=min_qv, um_per_px=um_per_px,
-        nucleus_options=nucleus_options, progress=progress,
+        max_reach_um=max_reach_um, tile_um=tile_um, overlap_um=overlap_um, control_pattern=control_pattern,
+        min_qv=min_qv, um_per_px=um_per_px, nucleus_options=nucleus_options, progress=progress,
     )  # fmt: skip
     options = NucleusOptions.from_any(nucleus_options)
     check_nucleus_options(options)
@@ -177,9 +177,7 @@ def segment(
     check_tile_pixels(tile_um, um_per_px)
     slide_shape = (int(image.data.shape[0]), int(image.data.shape[1]))
     logger.info("image %r channel %r, %s px at %.4g um/px", image.key, image.channel, slide_shape, um_per_px)
-    transcripts = hio.load_transcripts(
-        sdata, points_key, to_pixels, control_pattern=control_pattern, min_qv=min_qv
-    )
+    transcripts = hio.load_transcripts(sdata, points_key, to_pixels, control_pattern=control_pattern, min_qv=min_qv)
     check_transcripts_on_image(points_key, image.key, transcripts, slide_shape)
 
     context, window_source = _nucleus_source(sdata, nuclei_key, image, options, slide_shape, um_per_px, reach_um)
@@ -206,7 +204,8 @@ def segment(
     counts = count_matrix(stitched.assignment, transcripts.gene, stitched.n_cells, len(transcripts.genes))
     uns = _provenance(
         method=method, image_key=image.key, channel=image.channel, points_key=points_key, nuclei_key=nuclei_key,
-        expansion_um=expansion_um, max_reach_um=max_reach_um, nuclei_source=nuclei_source, weights=str(weights or "halo_v1"), tile_um=tile_um, overlap_um=overlap_um, control_pattern=control_pattern,
+        expansion_um=expansion_um, max_reach_um=max_reach_um, nuclei_source=nuclei_source,
+        weights=str(weights or "halo_v1"), tile_um=tile_um, overlap_um=overlap_um, control_pattern=control_pattern,
         min_qv=min_qv, um_per_px=um_per_px, nucleus_options=options, names=names, n_tiles=len(tiles),
     )  # fmt: skip
     table = cell_table(stitched, counts, transcripts.genes, um_per_px, names["boundaries"], uns)
@@ -313,7 +312,9 @@ def _run_tiles(tiles, window_source, image_source, transcripts, context, core_px
             window_tx=None if raw is None else _transcripts_in(raw, grid, transcripts),
             raw_box=raw,
         )
-        tasks.append(dask.delayed(segment_tile, pure=True)(tile, inputs, context, dask_key_name=f"halo-tile-{tile.index}"))
+        tasks.append(
+            dask.delayed(segment_tile, pure=True)(tile, inputs, context, dask_key_name=f"halo-tile-{tile.index}")
+        )
     if progress:
         from tqdm.dask import TqdmCallback
 
