@@ -51,6 +51,7 @@ API_NAMESPACES = {
     "io": "SpatialData access",
     "datasets": "Data",
     "metrics": "Metrics",
+    "model": "The network",
 }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from ._features import N_CHANNELS, SlideStatistics, dapi_channel, model_shape, transcript_channels
@@ -41,9 +43,16 @@ def predict(net, features: np.ndarray) -> np.ndarray:
     return predict_batch(net, features[None])[0]
 
 
+_IMPORTED_IN = os.getpid()
+
+
 def predict_batch(net, batch: np.ndarray) -> np.ndarray:
     """:func:`predict` for a ``(B, C, h, w)`` batch."""
     import torch
+
+    if os.getpid() != _IMPORTED_IN:
+        # a forked worker (dask's process scheduler): torch's inherited thread pool would deadlock
+        torch.set_num_threads(1)
 
     height, width = batch.shape[2:]
     multiple = net.multiple
