@@ -30,20 +30,22 @@ def simulate(
 ):
     """Simulate a field of tissue as a :class:`~spatialdata.SpatialData` shaped like a vendor reader's output.
 
-    Parameters are those of :func:`simulate_tissue`.
-
-    Returns
-    -------
-    A SpatialData with (names per platform in :data:`ELEMENT_NAMES`)
+    The object holds (names per platform in :data:`ELEMENT_NAMES`):
 
     - the nuclear image (channel ``"DAPI"``, ``uint16`` or ``uint8``; ``"global"`` is its pixel space),
-    - the transcripts in micrometres with the platform's columns: Xenium ``feature_name`` and ``qv`` with a
-      ``Scale`` to pixels, MERSCOPE ``gene`` with an ``Affine``, CosMx ``target`` with a translation and scale;
+    - the transcripts in micrometres with the platform's columns (Xenium ``feature_name`` and ``qv`` with a
+      ``Scale`` to pixels, MERSCOPE ``gene`` with an ``Affine``, CosMx ``target`` with a translation and scale)
       plus ``true_cell_id`` (0 = not made by a cell in the section) and ``true_diffused`` (drifted out of its cell),
     - labels ``"true_cells"`` and ``"true_nuclei"`` (a nucleus carries its cell's id),
     - shapes ``"true_cell_boundaries"`` (index ``cell_id``, column ``cell_type``) and ``"true_nucleus_boundaries"``
       (a MultiPolygon for a cell with several nuclei; cells without a nucleus in the section have none). A field
       too small to hold a cell (or a nucleus) has no such shapes element.
+
+    Parameters are those of :func:`simulate_tissue`.
+
+    Returns
+    -------
+    The simulated field as a SpatialData.
     """
     result = simulate_tissue(
         tissue,
