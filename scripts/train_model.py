@@ -13,6 +13,7 @@ import argparse
 import json
 import logging
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 from halo.datasets import ARCHETYPES
@@ -46,6 +47,8 @@ def main() -> None:
     parser.add_argument("--exclude", nargs="*", default=[], choices=ARCHETYPES, help="archetypes kept out")
     parser.add_argument("--zero-channels", nargs="*", type=int, default=[], help="input channels ablated (zeroed)")
     parser.add_argument("--device", default=None, help="torch device; default CUDA, then MPS, then CPU")
+    parser.add_argument("--init", type=Path, help="start from these weights (e.g. the shipped ones) instead of random")
+    parser.add_argument("--learning-rate", type=float, default=TrainConfig.learning_rate)
     parser.add_argument("--export", metavar="NAME", help="export the finished run as shipped weights NAME")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -56,8 +59,12 @@ def main() -> None:
         steps=args.steps, batch_size=args.batch_size, width=args.width, seed=args.seed, eval_every=args.eval_every,
         archetypes=tuple(a for a in ARCHETYPES if a not in args.exclude) if args.exclude else (),
         zero_channels=tuple(args.zero_channels),
+        learning_rate=args.learning_rate,
     )  # fmt: skip
-    train(args.run, config=config, device=args.device)
+    init = load_weights(args.init) if args.init else None
+    if init is not None:
+        config = replace(config, width=init.config.width, depth=init.config.depth)
+    train(args.run, config=config, device=args.device, init=init)
 
 
 if __name__ == "__main__":
