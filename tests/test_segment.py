@@ -176,3 +176,15 @@ def test_failed_run_keeps_previous_results(small_sdata, monkeypatch):
         halo.tl.segment(small_sdata, method="expansion", expansion_um=1.0, progress=False)
     assert small_sdata["halo_boundaries"].equals(before)
     np.testing.assert_array_equal(small_sdata["transcripts"]["halo_cell_id"].compute().to_numpy(), column_before)
+
+
+def test_halo_can_seed_cells_with_the_networks_own_nuclei(small_sdata):
+    with pytest.raises(ValueError, match="Unknown nuclei_source 'dapi'"):
+        halo.tl.segment(small_sdata, nuclei_source="dapi", progress=False)
+    halo.tl.segment(small_sdata, nuclei_source="model", key_added="net", progress=False)
+    table, shapes = small_sdata["net_table"], small_sdata["net_boundaries"]
+    assert table.uns["halo"]["params"]["nuclei_source"] == "model"
+    assert table.n_obs == len(shapes) > 20
+    assert set(small_sdata["net_nuclei"].index) <= set(shapes.index)
+    assigned = small_sdata["transcripts"]["net_cell_id"].compute()
+    assert table.X.sum() == (assigned > 0).sum()
