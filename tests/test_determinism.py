@@ -34,11 +34,14 @@ def _result(sdata):
     }
 
 
-def _assert_identical(a, b):
+def _assert_identical(a, b, *, confidence_rtol=0.0):
     assert a["cells"] == b["cells"] and a["nuclei"] == b["nuclei"]  # byte-identical geometries
     for key in ("cell_ids", "nucleus_ids", "counts", "spatial", "assignment"):
         np.testing.assert_array_equal(a[key], b[key])
-    pd.testing.assert_frame_equal(a["obs"], b["obs"], check_exact=True)
+    exact = [c for c in a["obs"].columns if c != "confidence"]
+    pd.testing.assert_frame_equal(a["obs"][exact], b["obs"][exact], check_exact=True)
+    if "confidence" in a["obs"]:
+        np.testing.assert_allclose(a["obs"]["confidence"], b["obs"]["confidence"], rtol=confidence_rtol, atol=0)
     assert a["genes"] == b["genes"]
 
 
@@ -89,7 +92,10 @@ def test_every_scheduler_and_worker_count_gives_the_same_result(config, method):
     with dask.config.set(scheduler="synchronous"):
         halo.tl.segment(tiled, tile_um=40.0, overlap_um=39.0, progress=False, **METHOD_OPTIONS[method])
     assert sdata["halo_table"].uns["halo"]["params"]["n_tiles"] >= 4
-    _assert_identical(_result(sdata), _result(tiled))
+    # forked workers run the network on one thread, which changes the last bits of its float sums: a probability
+    # can round to the next of its 256 levels, moving a cell's confidence by a fraction of a percent
+    forked = config["scheduler"] == "processes" and method == "halo"
+    _assert_identical(_result(sdata), _result(tiled), confidence_rtol=0.01 if forked else 0.0)
 
 
 @pytest.mark.parametrize("method", list(METHOD_OPTIONS))

@@ -103,10 +103,12 @@ def predict_region(
     cells = [(a, b) for a in range(y0 // s, -(-y1 // s)) for b in range(x0 // s, -(-x1 // s))]
     for start in range(0, len(cells), batch_size):
         chunk = cells[start : start + batch_size]
-        batch = np.stack(
-            [_patch_features(dapi, tx, stats, a, b, raw_model, slide_model, factor, um_per_px) for a, b in chunk]
-        )
-        for (a, b), probabilities in zip(chunk, predict_batch(net, batch), strict=True):
+        size = PATCH_STRIDE + 2 * PATCH_CONTEXT
+        # always a full batch: the convolution's arithmetic (and its last bits) can change with the batch size
+        batch = np.zeros((batch_size, N_CHANNELS, size, size), np.float32)
+        for i, (a, b) in enumerate(chunk):
+            batch[i] = _patch_features(dapi, tx, stats, a, b, raw_model, slide_model, factor, um_per_px)
+        for (a, b), probabilities in zip(chunk, predict_batch(net, batch)[: len(chunk)], strict=True):
             # the patch's central stride square, clipped to the wanted box
             ty0, ty1 = max(a * s, y0), min((a + 1) * s, y1)
             tx0, tx1 = max(b * s, x0), min((b + 1) * s, x1)
