@@ -130,10 +130,7 @@ def detect_nuclei(
     )
     peaks = ndimage.gaussian_filter(image, options.marker_sigma_um / um_per_px)
     labels = _split_blobs(foreground, peaks, options.split_contrast)
-    area = np.bincount(labels.ravel()) * um_per_px**2
-    keep = (area >= options.min_area_um2) & (area <= options.max_area_um2)
-    keep[0] = False
-    return _with_raster_keys(np.where(keep[labels], labels, 0), box, slide_width)
+    return _with_raster_keys(_size_filtered(labels, options, um_per_px), box, slide_width)
 
 
 def nuclei_from_probability(
@@ -152,10 +149,15 @@ def nuclei_from_probability(
     distance = ndimage.distance_transform_edt(foreground).astype(np.float32) * um_per_px
     peaks = ndimage.gaussian_filter(distance, options.sigma_um / um_per_px)
     labels = _split_blobs(foreground, peaks, MODEL_SPLIT_DEPTH_UM)
+    return _with_raster_keys(_size_filtered(labels, options, um_per_px), box, slide_width)
+
+
+def _size_filtered(labels: np.ndarray, options: NucleusOptions, um_per_px: float) -> np.ndarray:
+    """Labels outside ``[min_area_um2, max_area_um2]`` set to background."""
     area = np.bincount(labels.ravel()) * um_per_px**2
     keep = (area >= options.min_area_um2) & (area <= options.max_area_um2)
     keep[0] = False
-    return _with_raster_keys(np.where(keep[labels], labels, 0), box, slide_width)
+    return np.where(keep[labels], labels, 0)
 
 
 MODEL_SPLIT_DEPTH_UM = 0.6

@@ -1,6 +1,6 @@
 """The pretrained halo network: inputs, architecture, weights, inference and training."""
 
-from ._features import MODEL_UM_PER_PX, N_CHANNELS, SlideStatistics, bin_factor, gene_embedding
+from ._features import MODEL_UM_PER_PX, N_CHANNELS, SlideStatistics, bin_factor, gene_embedding, model_shape
 from ._finetune import fine_tune
 from ._infer import (
     BOUNDARY_WEIGHT_UM,
@@ -8,6 +8,7 @@ from ._infer import (
     PATCH_STRIDE,
     cell_confidence,
     decode_cells,
+    model_box,
     patch_reach,
     predict,
     predict_batch,
@@ -39,6 +40,8 @@ __all__ = [
     "gene_embedding",
     "held_out_scores",
     "load_weights",
+    "model_box",
+    "model_shape",
     "patch_reach",
     "pick_device",
     "predict",

@@ -65,6 +65,11 @@ def predict_batch(net, batch: np.ndarray) -> np.ndarray:
         return torch.round(torch.sigmoid(logits) * 255).to(torch.uint8).cpu().numpy()
 
 
+def model_box(box, factor: int) -> tuple[int, int, int, int]:
+    """``(y0, y1, x0, x1)`` model pixels covering a slide box (anything with ``y0, y1, x0, x1``)."""
+    return (box.y0 // factor, -(-box.y1 // factor), box.x0 // factor, -(-box.x1 // factor))
+
+
 def patch_reach(box_model: tuple[int, int, int, int], slide_model: tuple[int, int]) -> tuple[int, int, int, int]:
     """Model-pixel box ``(y0, y1, x0, x1)`` of raw data needed to predict ``box_model`` on the global patch grid.
 
@@ -101,9 +106,9 @@ def predict_region(
     y0, y1, x0, x1 = want_model
     out = np.zeros((3, y1 - y0, x1 - x0), np.uint8)
     cells = [(a, b) for a in range(y0 // s, -(-y1 // s)) for b in range(x0 // s, -(-x1 // s))]
+    size = s + 2 * c
     for start in range(0, len(cells), batch_size):
         chunk = cells[start : start + batch_size]
-        size = PATCH_STRIDE + 2 * PATCH_CONTEXT
         # always a full batch: the convolution's arithmetic (and its last bits) can change with the batch size
         batch = np.zeros((batch_size, N_CHANNELS, size, size), np.float32)
         for i, (a, b) in enumerate(chunk):

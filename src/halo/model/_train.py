@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from ._data import draw_tissue, example_from_tissue, random_crops
-from ._features import N_CHANNELS
+from ._features import N_CHANNELS, bin_factor
 from ._net import HaloNet, NetConfig
 
 logger = logging.getLogger(__name__)
@@ -246,12 +246,14 @@ def held_out_scores(net: HaloNet, *, zero_channels: tuple[int, ...] = ()) -> dic
     """F1 at IoU 0.5 and mean matched IoU per archetype, with true nuclei as seeds, next to nuclear expansion."""
     from skimage.segmentation import expand_labels
 
+    from ..datasets import PLATFORMS
     from ..metrics import match_instances
     from ._infer import BOUNDARY_WEIGHT_UM, decode_cells, predict
 
     if "fields" not in _HELD_OUT_CACHE:
         _HELD_OUT_CACHE["fields"] = held_out_fields()
-    model_um = 2 * 0.2125  # held-out fields are Xenium, binned by 2
+    xenium_um = PLATFORMS["xenium"]
+    model_um = bin_factor(xenium_um) * xenium_um  # the held-out fields are Xenium
     scores = {}
     for name, examples in _HELD_OUT_CACHE["fields"].items():
         f1, f1_expansion = [], []

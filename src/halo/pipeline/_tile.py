@@ -96,18 +96,15 @@ def _nuclei_for(tile: Tile, window: np.ndarray | None, context: TileContext) -> 
 
 def _model_probabilities(tile: Tile, inputs: TileInputs, context: TileContext) -> np.ndarray:
     """uint8 ``(3, H, W)`` cell, boundary and nucleus probabilities over the window, on the native grid."""
-    from ..model import predict_region, upsample
+    from ..model import model_box, model_shape, predict_region, upsample
 
     model, f = context.model, context.model.factor
-    window, raw = tile.window, inputs.raw_box
     probabilities = predict_region(
         model.net, np.asarray(inputs.image_window), inputs.window_tx, model.stats,
-        raw_model=(raw.y0 // f, -(-raw.y1 // f), raw.x0 // f, -(-raw.x1 // f)),
-        want_model=(window.y0 // f, -(-window.y1 // f), window.x0 // f, -(-window.x1 // f)),
-        slide_model=(-(-context.slide_shape[0] // f), -(-context.slide_shape[1] // f)),
-        factor=f, um_per_px=context.um_per_px,
+        raw_model=model_box(inputs.raw_box, f), want_model=model_box(tile.window, f),
+        slide_model=model_shape(context.slide_shape, f), factor=f, um_per_px=context.um_per_px,
     )  # fmt: skip
-    return upsample(probabilities, f, window.shape)
+    return upsample(probabilities, f, tile.window.shape)
 
 
 def _segment_window(tile: Tile, inputs: TileInputs, context: TileContext):

@@ -20,7 +20,7 @@ from ..io._validate import (
     check_tile_pixels,
     check_transcripts_on_image,
 )
-from ..methods import METHODS, NucleusOptions, NucleusPolygons, dapi_statistics
+from ..methods import METHODS, DapiStatistics, NucleusOptions, NucleusPolygons, dapi_statistics
 from ..pipeline._outputs import (
     cell_shapes,
     cell_table,
@@ -183,16 +183,18 @@ def segment(
     context, window_source = _nucleus_source(sdata, nuclei_key, image, options, slide_shape, um_per_px, reach_um)
     align = 1
     if method == "halo":
-        model_context = _model_context(image, transcripts, um_per_px, options, weights, device)
-        context = replace(context, model=replace(model_context, nuclei_from_model=nuclei_source == "model"))
+        stain = (
+            context.nuclei if isinstance(context.nuclei, DapiStatistics) else dapi_statistics(image.overview, options)
+        )
+        model_context = _model_context(stain, transcripts, um_per_px, weights, device, nuclei_source == "model")
+        context = replace(context, model=model_context)
         align = context.model.factor  # tiles start on the model's pixel grid, so no result depends on the tiling
         if nuclei_key is None and context.model.nuclei_from_model:
             window_source = None  # the network finds the nuclei
     core_px = _round_up(max(1, round(tile_um / um_per_px)), align)
     margin_px = _round_up(int(np.ceil(overlap_um / 2 / um_per_px)), align)
     tiles = tile_grid(slide_shape, core_px, margin_px)
-    image_source = image.data if method == "halo" else None
-    results = _run_tiles(tiles, window_source, image_source, transcripts, context, core_px, progress)
+    results = _run_tiles(tiles, window_source, image.data, transcripts, context, core_px, progress)
     stitched = stitch(results, transcripts.n_total)
     if stitched.n_cells == 0:
         msg = (
@@ -227,19 +229,19 @@ def _round_up(value: int, multiple: int) -> int:
     return -(-value // multiple) * multiple
 
 
-def _model_context(image, transcripts, um_per_px, options, weights, device) -> ModelContext:
+def _model_context(stain, transcripts, um_per_px, weights, device, nuclei_from_model: bool) -> ModelContext:
     """Load the network (shipped or ``weights``) and compute the slide-wide scaling of its inputs."""
     from .. import model
 
     net = model.pretrained() if weights is None else model.load_weights(weights)
     net = net.to(model.pick_device(device))
-    stain = dapi_statistics(image.overview, options)
     kept = transcripts.kept
     embedding, density = model.gene_embedding(
         transcripts.x[kept] * um_per_px, transcripts.y[kept] * um_per_px, transcripts.gene[kept], len(transcripts.genes)
     )
     stats = model.SlideStatistics(stain.low, stain.high, density, embedding)
-    return ModelContext(net=net, stats=stats, factor=model.bin_factor(um_per_px))
+    factor = model.bin_factor(um_per_px)
+    return ModelContext(net=net, stats=stats, factor=factor, nuclei_from_model=nuclei_from_model)
 
 
 def _default_overlap_um(expansion_um: float, options: NucleusOptions) -> float:
@@ -249,9 +251,6 @@ def _default_overlap_um(expansion_um: float, options: NucleusOptions) -> float:
 
 
 def _check_geometry(reach_um: float, tile_um: float, overlap_um: float, options: NucleusOptions) -> None:
-    if not tile_um > 0:
-        msg = f"tile_um must be positive, got {tile_um!r}."
-        raise ValueError(msg)
     cell_diameter = options.max_diameter_um + 2 * reach_um
     if not overlap_um >= 2 * cell_diameter:
         msg = (
@@ -325,12 +324,10 @@ def _run_tiles(tiles, window_source, image_source, transcripts, context, core_px
 
 def _model_raw_box(window: Box, context) -> Box:
     """Native box of the data the network needs to predict ``window`` on the slide's fixed patch grid."""
-    from ..model import patch_reach
+    from ..model import model_box, model_shape, patch_reach
 
     f = context.model.factor
-    slide_model = (-(-context.slide_shape[0] // f), -(-context.slide_shape[1] // f))
-    want = (window.y0 // f, -(-window.y1 // f), window.x0 // f, -(-window.x1 // f))
-    y0, y1, x0, x1 = patch_reach(want, slide_model)
+    y0, y1, x0, x1 = patch_reach(model_box(window, f), model_shape(context.slide_shape, f))
     height, width = context.slide_shape
     return Box(y0 * f, min(y1 * f, height), x0 * f, min(x1 * f, width))
 
