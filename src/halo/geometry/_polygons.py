@@ -14,6 +14,7 @@ def labels_to_polygons(
     *,
     ids: Sequence[int] | np.ndarray | None = None,
     offset: tuple[float, float] = (0.0, 0.0),
+    scale: float = 1.0,
 ) -> dict[int, Polygon | MultiPolygon]:
     """Trace each label of an integer image into a polygon along pixel edges.
 
@@ -29,6 +30,9 @@ def labels_to_polygons(
         Labels to trace; all non-zero labels when ``None``.
     offset
         ``(x, y)`` added to every vertex, e.g. the position of a tile inside the slide.
+    scale
+        Size of a label pixel in the output's units (applied before ``offset``), e.g. the binning of a label image
+        drawn at a coarser grid than the slide.
 
     Returns
     -------
@@ -51,7 +55,7 @@ def labels_to_polygons(
     mask = labels > 0 if ids is None else np.isin(labels, np.asarray(ids)) & (labels > 0)
     if not mask.any():
         return {}
-    transform = Affine.translation(float(offset[0]), float(offset[1]))
+    transform = Affine.translation(float(offset[0]), float(offset[1])) @ Affine.scale(float(scale))
     parts: dict[int, list[Polygon]] = {}
     for geojson, value in shapes(labels, mask=mask, connectivity=4, transform=transform):
         ring, *holes = geojson["coordinates"]

@@ -60,9 +60,35 @@ def predict_batch(net, batch: np.ndarray) -> np.ndarray:
     padded = np.zeros(shape, np.float32)
     padded[:, :, :height, :width] = batch
     device = next(net.parameters()).device
-    with torch.inference_mode():
-        logits = net(torch.from_numpy(padded).to(device))[:, :, :height, :width]
+    inputs = torch.from_numpy(padded).to(device).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode(), _half_precision(device):
+        logits = net(inputs)[:, :, :height, :width].float()
         return torch.round(torch.sigmoid(logits) * 255).to(torch.uint8).cpu().numpy()
+
+
+def half_precision_dtype(device):
+    """The half-precision type the network runs in on ``device``, or ``None`` for float32.
+
+    bfloat16 on CPUs with native bfloat16 arithmetic (AVX512-BF16 or AMX; emulated it would be slower), float16 on
+    CUDA, float32 elsewhere. The outputs are rounded to 1/255 anyway; ``benchmarks/speed.py`` measures the gain and
+    ``tests/test_model.py`` bounds the difference to float32.
+    """
+    import torch
+
+    if device.type == "cuda":
+        return torch.float16
+    if device.type == "cpu" and (torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()):
+        return torch.bfloat16
+    return None
+
+
+def _half_precision(device):
+    import contextlib
+
+    import torch
+
+    dtype = half_precision_dtype(device)
+    return contextlib.nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
 
 
 def model_box(box, factor: int) -> tuple[int, int, int, int]:

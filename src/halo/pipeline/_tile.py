@@ -34,6 +34,20 @@ class TileContext:
     nucleus_options: Any = None
     model: Any = None
     """:class:`ModelContext` for ``method="halo"``; ``None`` for nuclear expansion."""
+    factor: int = 1
+    """Native pixels per pixel of the grid a tile works on, along each axis: the network's grid for the model (so
+    no native-resolution copy of its output is ever made), the image's own for nuclear expansion. ``expansion_px``
+    and polygon nuclei are on this grid."""
+
+    @property
+    def grid_shape(self) -> tuple[int, int]:
+        """The slide's shape on the working grid."""
+        return Box(0, self.slide_shape[0], 0, self.slide_shape[1]).binned(self.factor).shape
+
+    @property
+    def grid_um_per_px(self) -> float:
+        """Micrometres per working-grid pixel."""
+        return self.um_per_px * self.factor
 
 
 @dataclass(frozen=True)
@@ -43,8 +57,6 @@ class ModelContext:
     net: Any
     stats: Any
     """:class:`~halo.model.SlideStatistics`."""
-    factor: int
-    """Native pixels per model pixel along each axis."""
     nuclei_from_model: bool = False
     """Seed cells with the network's nuclei rather than with nuclei thresholded from the image."""
 
@@ -86,45 +98,70 @@ class TileResult:
 
 
 def _nuclei_for(tile: Tile, window: np.ndarray | None, context: TileContext) -> NucleusTile:
-    width = context.slide_shape[1]
+    """Nuclei over the tile's window on the working grid, from the image, a label image or polygons."""
+    f, box, width = context.factor, tile.window.binned(context.factor), context.grid_shape[1]
     if isinstance(context.nuclei, NucleusPolygons):
-        return context.nuclei.tile(tile.window)
+        return context.nuclei.tile(box)
     if isinstance(context.nuclei, str):
-        return nuclei_from_labels(window, tile.window, width)
-    return detect_nuclei(window, tile.window, width, context.nuclei, context.nucleus_options, context.um_per_px)
+        return nuclei_from_labels(_block_sample(np.asarray(window), f), box, width)
+    image = _block_mean(np.asarray(window, np.float32), f)
+    return detect_nuclei(image, box, width, context.nuclei, context.nucleus_options, context.grid_um_per_px)
+
+
+def _block_mean(image: np.ndarray, factor: int) -> np.ndarray:
+    """Mean over ``factor`` x ``factor`` blocks; a partial block at the bottom or right repeats the edge."""
+    if factor == 1:
+        return image
+    height, width = -(-image.shape[0] // factor), -(-image.shape[1] // factor)
+    pad = ((0, height * factor - image.shape[0]), (0, width * factor - image.shape[1]))
+    return np.pad(image, pad, mode="edge").reshape(height, factor, width, factor).mean(axis=(1, 3))
+
+
+def _block_sample(labels: np.ndarray, factor: int) -> np.ndarray:
+    """The label at the centre of each ``factor`` x ``factor`` block (labels cannot be averaged)."""
+    if factor == 1:
+        return labels
+    height, width = -(-labels.shape[0] // factor), -(-labels.shape[1] // factor)
+    rows = np.minimum(np.arange(height) * factor + factor // 2, labels.shape[0] - 1)
+    cols = np.minimum(np.arange(width) * factor + factor // 2, labels.shape[1] - 1)
+    return labels[np.ix_(rows, cols)]
 
 
 def _model_probabilities(tile: Tile, inputs: TileInputs, context: TileContext) -> np.ndarray:
-    """uint8 ``(3, H, W)`` cell, boundary and nucleus probabilities over the window, on the native grid."""
-    from ..model import model_box, model_shape, predict_region, upsample
+    """uint8 ``(3, h, w)`` cell, boundary and nucleus probabilities over the window, on the network's grid."""
+    from ..model import predict_region
 
-    model, f = context.model, context.model.factor
-    probabilities = predict_region(
+    model, f = context.model, context.factor
+    raw, want = inputs.raw_box.binned(f), tile.window.binned(f)
+    return predict_region(
         model.net, np.asarray(inputs.image_window), inputs.window_tx, model.stats,
-        raw_model=model_box(inputs.raw_box, f), want_model=model_box(tile.window, f),
-        slide_model=model_shape(context.slide_shape, f), factor=f, um_per_px=context.um_per_px,
+        raw_model=(raw.y0, raw.y1, raw.x0, raw.x1), want_model=(want.y0, want.y1, want.x0, want.x1),
+        slide_model=context.grid_shape, factor=f, um_per_px=context.um_per_px,
     )  # fmt: skip
-    return upsample(probabilities, f, tile.window.shape)
 
 
 def _segment_window(tile: Tile, inputs: TileInputs, context: TileContext):
-    """Nuclei, cell labels over the window (cell ``i`` grown from nucleus ``i``) and, for the model, confidence."""
+    """Nuclei, cell labels over the window (cell ``i`` grown from nucleus ``i``) and, for the model, confidence.
+
+    All on the working grid.
+    """
     if context.model is None:
         nuclei = _nuclei_for(tile, inputs.nucleus_window, context)
         return nuclei, expand_nuclei(nuclei.labels, context.expansion_px), None
     from ..model import BOUNDARY_WEIGHT_UM, cell_confidence, decode_cells
 
     probabilities = _model_probabilities(tile, inputs, context)
+    box = tile.window.binned(context.factor)
     if context.model.nuclei_from_model and isinstance(context.nuclei, DapiStatistics):
         nuclei = nuclei_from_probability(
-            probabilities[2], tile.window, context.slide_shape[1], context.nucleus_options, context.um_per_px
+            probabilities[2], box, context.grid_shape[1], context.nucleus_options, context.grid_um_per_px
         )
     else:
         nuclei = _nuclei_for(tile, inputs.nucleus_window, context)
     cells = decode_cells(
         probabilities[0], probabilities[1], nuclei.labels, context.expansion_px,
-        boundary_weight_px=BOUNDARY_WEIGHT_UM / context.um_per_px,
-        origin=(tile.window.y0, tile.window.x0), slide_shape=context.slide_shape,
+        boundary_weight_px=BOUNDARY_WEIGHT_UM / context.grid_um_per_px,
+        origin=(box.y0, box.x0), slide_shape=context.grid_shape,
     )  # fmt: skip
     return nuclei, cells, cell_confidence(probabilities[0], probabilities[1], cells, nuclei.keys.size)
 
@@ -142,28 +179,31 @@ def segment_tile(tile: Tile, inputs: TileInputs, context: TileContext) -> TileRe
         Settings shared by all tiles.
     """
     nuclei, cells, confidence = _segment_window(tile, inputs, context)
+    f = context.factor
+    window, core = tile.window.binned(f), tile.core.binned(f)
     nucleus_labels = keep_largest_component(np.where(cells == nuclei.labels, nuclei.labels, 0))
     n = nuclei.keys.size
-    offset = (tile.window.y0, tile.window.x0)
-    shape = label_morphology(cells, n, offset=offset)
+    shape = label_morphology(cells, n, offset=(window.y0, window.x0))
     nucleus_area = np.bincount(nucleus_labels.ravel(), minlength=n + 1)[1:].astype(np.float64)
-    owned = tile.core.contains(nuclei.anchors[:, 0], nuclei.anchors[:, 1]) & (shape["area"] > 0)
+    owned = core.contains(nuclei.anchors[:, 0], nuclei.anchors[:, 1]) & (shape["area"] > 0)
     owned_ids = np.flatnonzero(owned) + 1
-    cell_polygons = labels_to_polygons(cells, ids=owned_ids, offset=(tile.window.x0, tile.window.y0))
-    nucleus_polygons = labels_to_polygons(nucleus_labels, ids=owned_ids, offset=(tile.window.x0, tile.window.y0))
+    # polygons and morphology go back to native pixels: grid pixel i covers native pixels [i f, (i + 1) f)
+    corner = (window.x0 * f, window.y0 * f)
+    cell_polygons = labels_to_polygons(cells, ids=owned_ids, offset=corner, scale=f)
+    nucleus_polygons = labels_to_polygons(nucleus_labels, ids=owned_ids, offset=corner, scale=f)
 
-    local_rows = np.floor(inputs.tx_y).astype(np.int64) - tile.window.y0
-    local_cols = np.floor(inputs.tx_x).astype(np.int64) - tile.window.x0
+    local_rows = np.floor(inputs.tx_y / f).astype(np.int64) - window.y0
+    local_cols = np.floor(inputs.tx_x / f).astype(np.int64) - window.x0
     under = cells[local_rows, local_cols] if inputs.tx_rows.size else np.zeros(0, np.int32)
     key_of = np.concatenate([[-1], nuclei.keys])
     return TileResult(
         keys=nuclei.keys[owned],
         cell_polygons=[cell_polygons[i] for i in owned_ids],
         nucleus_polygons=[nucleus_polygons.get(i) for i in owned_ids],
-        area_px=shape["area"][owned],
-        nucleus_area_px=nucleus_area[owned],
-        centroid_x=shape["centroid_x"][owned],
-        centroid_y=shape["centroid_y"][owned],
+        area_px=shape["area"][owned] * f**2,
+        nucleus_area_px=nucleus_area[owned] * f**2,
+        centroid_x=shape["centroid_x"][owned] * f,
+        centroid_y=shape["centroid_y"][owned] * f,
         elongation=shape["elongation"][owned],
         tx_rows=inputs.tx_rows,
         tx_keys=key_of[under],

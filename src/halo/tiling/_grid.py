@@ -25,6 +25,10 @@ class Box:
         """Which slide pixels ``(rows, cols)`` lie inside the box."""
         return (rows >= self.y0) & (rows < self.y1) & (cols >= self.x0) & (cols < self.x1)
 
+    def binned(self, factor: int) -> Box:
+        """The box on a grid ``factor`` times coarser; a partly covered block counts."""
+        return Box(self.y0 // factor, -(-self.y1 // factor), self.x0 // factor, -(-self.x1 // factor))
+
 
 @dataclass(frozen=True, slots=True)
 class Tile:

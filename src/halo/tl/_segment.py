@@ -180,19 +180,21 @@ def segment(
     transcripts = hio.load_transcripts(sdata, points_key, to_pixels, control_pattern=control_pattern, min_qv=min_qv)
     check_transcripts_on_image(points_key, image.key, transcripts, slide_shape)
 
-    context, window_source = _nucleus_source(sdata, nuclei_key, image, options, slide_shape, um_per_px, reach_um)
-    align = 1
+    factor = _working_factor(method, um_per_px)
+    context, window_source = _nucleus_source(
+        sdata, nuclei_key, image, options, slide_shape, um_per_px, reach_um, factor
+    )
     if method == "halo":
         stain = (
             context.nuclei if isinstance(context.nuclei, DapiStatistics) else dapi_statistics(image.overview, options)
         )
         model_context = _model_context(stain, transcripts, um_per_px, weights, device, nuclei_source == "model")
         context = replace(context, model=model_context)
-        align = context.model.factor  # tiles start on the model's pixel grid, so no result depends on the tiling
         if nuclei_key is None and context.model.nuclei_from_model:
             window_source = None  # the network finds the nuclei
-    core_px = _round_up(max(1, round(tile_um / um_per_px)), align)
-    margin_px = _round_up(int(np.ceil(overlap_um / 2 / um_per_px)), align)
+    # tiles start on the working grid, so no result depends on the tiling
+    core_px = _round_up(max(1, round(tile_um / um_per_px)), factor)
+    margin_px = _round_up(int(np.ceil(overlap_um / 2 / um_per_px)), factor)
     tiles = tile_grid(slide_shape, core_px, margin_px)
     results = _run_tiles(tiles, window_source, image.data, transcripts, context, core_px, progress)
     stitched = stitch(results, transcripts.n_total)
@@ -231,17 +233,27 @@ def _round_up(value: int, multiple: int) -> int:
 
 def _model_context(stain, transcripts, um_per_px, weights, device, nuclei_from_model: bool) -> ModelContext:
     """Load the network (shipped or ``weights``) and compute the slide-wide scaling of its inputs."""
+    import torch
+
     from .. import model
 
     net = model.pretrained() if weights is None else model.load_weights(weights)
-    net = net.to(model.pick_device(device))
+    net = net.to(model.pick_device(device), memory_format=torch.channels_last)  # faster convolutions
     kept = transcripts.kept
     embedding, density = model.gene_embedding(
         transcripts.x[kept] * um_per_px, transcripts.y[kept] * um_per_px, transcripts.gene[kept], len(transcripts.genes)
     )
     stats = model.SlideStatistics(stain.low, stain.high, density, embedding)
-    factor = model.bin_factor(um_per_px)
-    return ModelContext(net=net, stats=stats, factor=factor, nuclei_from_model=nuclei_from_model)
+    return ModelContext(net=net, stats=stats, nuclei_from_model=nuclei_from_model)
+
+
+def _working_factor(method: str, um_per_px: float) -> int:
+    """Native pixels per pixel of the grid tiles work on: the network's for the model, the image's otherwise."""
+    if method != "halo":
+        return 1
+    from ..model import bin_factor
+
+    return bin_factor(um_per_px)
 
 
 def _default_overlap_um(expansion_um: float, options: NucleusOptions) -> float:
@@ -264,9 +276,12 @@ def _check_geometry(reach_um: float, tile_um: float, overlap_um: float, options:
         raise ValueError(msg)
 
 
-def _nucleus_source(sdata, nuclei_key, image, options, slide_shape, um_per_px, expansion_um):
+def _nucleus_source(sdata, nuclei_key, image, options, slide_shape, um_per_px, expansion_um, factor):
     """The per-tile context and, per tile, the raster window the tile reads (image or nucleus labels)."""
-    common = {"slide_shape": slide_shape, "um_per_px": um_per_px, "expansion_px": expansion_um / um_per_px}
+    common = {
+        "slide_shape": slide_shape, "um_per_px": um_per_px, "expansion_px": expansion_um / (um_per_px * factor),
+        "factor": factor,
+    }  # fmt: skip
     if nuclei_key is None:
         try:
             stats = dapi_statistics(image.overview, options)
@@ -275,8 +290,8 @@ def _nucleus_source(sdata, nuclei_key, image, options, slide_shape, um_per_px, e
             raise ValueError(msg) from error
         return TileContext(nuclei=stats, nucleus_options=options, **common), image.data
     if nuclei_key in sdata.shapes:
-        to_pixels = hio.affine_between(sdata, nuclei_key, image.key)
-        polygons = NucleusPolygons.from_shapes(sdata.shapes[nuclei_key], to_pixels)
+        to_grid = np.diag([1 / factor, 1 / factor, 1.0]) @ hio.affine_between(sdata, nuclei_key, image.key)
+        polygons = NucleusPolygons.from_shapes(sdata.shapes[nuclei_key], to_grid)
         return TileContext(nuclei=polygons, **common), None
     if nuclei_key in sdata.labels:
         window_source = hio.labels_on_image_grid(sdata, nuclei_key, image.key, slide_shape)
@@ -324,10 +339,11 @@ def _run_tiles(tiles, window_source, image_source, transcripts, context, core_px
 
 def _model_raw_box(window: Box, context) -> Box:
     """Native box of the data the network needs to predict ``window`` on the slide's fixed patch grid."""
-    from ..model import model_box, model_shape, patch_reach
+    from ..model import patch_reach
 
-    f = context.model.factor
-    y0, y1, x0, x1 = patch_reach(model_box(window, f), model_shape(context.slide_shape, f))
+    f = context.factor
+    grid = window.binned(f)
+    y0, y1, x0, x1 = patch_reach((grid.y0, grid.y1, grid.x0, grid.x1), context.grid_shape)
     height, width = context.slide_shape
     return Box(y0 * f, min(y1 * f, height), x0 * f, min(x1 * f, width))
 
