@@ -8,9 +8,10 @@ from ._elements import (
     labels_on_image_grid,
     pixel_size_um,
 )
-from ._transcripts import DEFAULT_CONTROL_PATTERN, Transcripts, load_transcripts
+from ._partition import PartitionedTranscripts, partition_transcripts
+from ._transcripts import DEFAULT_CONTROL_PATTERN, TranscriptFilter, Transcripts, load_transcripts
 from ._vendors import VENDORS, FieldOfView, InputOptions, VendorDefaults, detect_vendor, fields_of_view, vendor_options
-from ._write import check_key_added, check_writable, recover_interrupted_write, write_elements
+from ._write import check_key_added, check_writable, is_backed, recover_interrupted_write, write_elements
 
 __all__ = [
     "DEFAULT_CONTROL_PATTERN",
@@ -22,14 +23,18 @@ __all__ = [
     "fields_of_view",
     "vendor_options",
     "NuclearImage",
+    "PartitionedTranscripts",
+    "TranscriptFilter",
     "Transcripts",
     "affine_between",
     "check_key_added",
     "check_writable",
     "find_points_key",
     "get_nuclear_image",
+    "is_backed",
     "labels_on_image_grid",
     "load_transcripts",
+    "partition_transcripts",
     "pixel_size_um",
     "recover_interrupted_write",
     "write_elements",

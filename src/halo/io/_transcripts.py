@@ -78,6 +78,9 @@ def load_transcripts(
 ) -> Transcripts:
     """Read the transcripts, drop controls and low-quality ones, and map the rest into image pixels.
 
+    The whole element is read into memory; :func:`halo.tl.segment` streams it instead (see
+    :class:`~halo.io.TranscriptFilter`).
+
     Parameters
     ----------
     sdata
@@ -92,49 +95,94 @@ def load_transcripts(
         Minimum Phred quality in a ``qv`` column, when there is one; ``None`` keeps every transcript.
     """
     points = sdata.points[points_key]
-    feature_key = feature_key_of(points)
-    columns = ["x", "y", feature_key] + (["qv"] if min_qv is not None and "qv" in points.columns else [])
-    frame = points[columns].compute()
-    names = frame[feature_key]
-    codes, categories = _as_codes(names)
-    is_control = control_mask(categories, control_pattern)
-    keep_gene = ~is_control
-    if len(categories) and not keep_gene.any():
-        msg = (
-            f"Every gene of points element {points_key!r} matches the control pattern {control_pattern!r}; "
-            "pass a narrower `control_pattern=` (or None to keep all)."
-        )
-        raise ValueError(msg)
-    new_index = np.full(len(categories) + 1, -1, dtype=np.int32)
-    new_index[:-1][keep_gene] = np.arange(int(keep_gene.sum()), dtype=np.int32)
-    gene = new_index[codes]  # code -1 (missing name) maps to the sentinel at the end
-    n_control = int(((codes >= 0) & ~keep_gene[np.maximum(codes, 0)]).sum() + (codes < 0).sum())
-
-    n_low = 0
-    if "qv" in columns:
-        low = ~(frame["qv"].to_numpy(dtype=np.float64) >= min_qv) & (gene >= 0)
-        n_low = int(low.sum())
-        gene[low] = -1
-
-    xy = np.column_stack([frame["x"].to_numpy(np.float64), frame["y"].to_numpy(np.float64)])
-    px = xy @ to_pixels[:2, :2].T + to_pixels[:2, 2]
-    invalid = ~np.isfinite(px).all(axis=1) & (gene >= 0)
-    gene[invalid] = -1
-    genes = [str(g) for g in np.asarray(categories)[keep_gene]]
+    keep = TranscriptFilter.of(points, points_key, to_pixels, control_pattern=control_pattern, min_qv=min_qv)
+    x, y, gene, dropped = keep.apply(points[keep.columns].compute())
     logger.info(
         "%s: %d transcripts, %d genes kept; dropped %d control, %d below qv %s, %d with invalid coordinates",
-        points_key, len(gene), len(genes), n_control, n_low, min_qv, int(invalid.sum()),
+        points_key, len(gene), len(keep.genes), dropped["control"], dropped["low_quality"], min_qv, dropped["invalid"],
     )  # fmt: skip
     return Transcripts(
-        x=px[:, 0], y=px[:, 1], gene=gene, genes=genes, n_control=n_control, n_low_quality=n_low,
-        n_invalid=int(invalid.sum()),
+        x=x, y=y, gene=gene, genes=keep.genes, n_control=dropped["control"], n_low_quality=dropped["low_quality"],
+        n_invalid=dropped["invalid"],
     )  # fmt: skip
 
 
-def _as_codes(names: pd.Series) -> tuple[np.ndarray, pd.Index]:
-    """Integer codes (-1 for missing) and categories of a gene column, categorical or not."""
+@dataclass(frozen=True)
+class TranscriptFilter:
+    """Which transcripts a run keeps, and where they fall in the image: applied to any part of a points element.
+
+    Gene codes are global (one list of names for the element), so parts filtered separately agree.
+    """
+
+    feature_key: str
+    columns: list[str]
+    """Columns to read."""
+    categories: pd.Index
+    """Every gene name of the element."""
+    new_index: np.ndarray
+    """Position of each name in ``categories`` -> kept-gene index, -1 for a control; one extra -1 for no name."""
+    min_qv: float | None
+    to_pixels: np.ndarray
+
+    @property
+    def genes(self) -> list[str]:
+        """Names of the kept genes, in the order of their indices."""
+        return [str(g) for g in np.asarray(self.categories)[self.new_index[:-1] >= 0]]
+
+    @classmethod
+    def of(
+        cls, points, points_key: str, to_pixels: np.ndarray, *, control_pattern: str | None, min_qv: float | None
+    ) -> TranscriptFilter:
+        """The filter for a (lazy) points element; reads only its gene names."""
+        feature_key = feature_key_of(points)
+        categories = _gene_names(points[feature_key])
+        keep_gene = ~control_mask(categories, control_pattern)
+        if len(categories) and not keep_gene.any():
+            msg = (
+                f"Every gene of points element {points_key!r} matches the control pattern {control_pattern!r}; "
+                "pass a narrower `control_pattern=` (or None to keep all)."
+            )
+            raise ValueError(msg)
+        new_index = np.full(len(categories) + 1, -1, dtype=np.int32)
+        new_index[:-1][keep_gene] = np.arange(int(keep_gene.sum()), dtype=np.int32)
+        has_qv = min_qv is not None and "qv" in points.columns
+        columns = ["x", "y", feature_key] + (["qv"] if has_qv else [])
+        return cls(feature_key, columns, categories, new_index, min_qv if has_qv else None, np.asarray(to_pixels))
+
+    def apply(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, int]]:
+        """``x``, ``y`` (image pixels, float64), ``gene`` (kept-gene index, -1 if dropped) and the drop counts."""
+        codes = _codes_in(frame[self.feature_key], self.categories)
+        gene = self.new_index[codes]  # code -1 (missing name) maps to the sentinel at the end
+        n_control = int((gene < 0).sum())
+        n_low = 0
+        if self.min_qv is not None:
+            low = ~(frame["qv"].to_numpy(dtype=np.float64) >= self.min_qv) & (gene >= 0)
+            n_low = int(low.sum())
+            gene[low] = -1
+        xy = np.column_stack([frame["x"].to_numpy(np.float64), frame["y"].to_numpy(np.float64)])
+        px = xy @ self.to_pixels[:2, :2].T + self.to_pixels[:2, 2]
+        invalid = ~np.isfinite(px).all(axis=1) & (gene >= 0)
+        gene[invalid] = -1
+        dropped = {"control": n_control, "low_quality": n_low, "invalid": int(invalid.sum())}
+        return px[:, 0], px[:, 1], gene, dropped
+
+
+def _gene_names(column) -> pd.Index:
+    """Every gene name of a (lazy) gene column, sorted unless the column is categorical."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        if getattr(column.cat, "known", True):
+            return pd.Index(column.cat.categories)
+        column = column.cat.as_known() if hasattr(column.cat, "as_known") else column
+        return pd.Index(column.cat.categories)
+    names = column.dropna().unique()
+    names = names.compute() if hasattr(names, "compute") else names
+    return pd.Index(np.sort(np.asarray(names, dtype=object)))
+
+
+def _codes_in(names: pd.Series, categories: pd.Index) -> np.ndarray:
+    """Position of each name in ``categories``, -1 for a missing one."""
     if isinstance(names.dtype, pd.CategoricalDtype):
-        categorical = names.cat
-        return categorical.codes.to_numpy(np.int64), categorical.categories
-    codes, categories = pd.factorize(names, sort=True)
-    return codes.astype(np.int64), pd.Index(categories)
+        local = names.cat.codes.to_numpy(np.int64)
+        to_global = np.append(categories.get_indexer(names.cat.categories), -1)
+        return to_global[local]  # local -1 (missing) picks the appended -1
+    return categories.get_indexer(names).astype(np.int64)

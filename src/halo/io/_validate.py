@@ -169,10 +169,12 @@ def _annotated_regions(table) -> set[str]:
     return {region} if isinstance(region, str) else {str(r) for r in region}
 
 
-def check_transcripts_on_image(points_key: str, image_key: str, transcripts, slide_shape: tuple[int, int]) -> None:
-    """Kept transcripts must fall on the image; a registration error would otherwise give empty cells silently."""
-    kept = transcripts.kept
-    n_kept = int(kept.sum())
+def check_transcripts_on_image(points_key: str, image_key: str, n_inside: int, n_outside: int, slide_shape) -> None:
+    """Kept transcripts must fall on the image; a registration error would otherwise give empty cells silently.
+
+    ``n_inside`` and ``n_outside`` count the kept transcripts (not controls, low quality or invalid) on and off it.
+    """
+    n_kept = n_inside + n_outside
     if n_kept == 0:
         logger.warning(
             "points %r have no transcript left to count (empty, or all dropped by the filters): "
@@ -180,9 +182,6 @@ def check_transcripts_on_image(points_key: str, image_key: str, transcripts, sli
             points_key,
         )
         return
-    x, y = transcripts.x[kept], transcripts.y[kept]
-    inside = (x >= 0) & (x < slide_shape[1]) & (y >= 0) & (y < slide_shape[0])
-    n_inside = int(inside.sum())
     if n_inside == 0:
         msg = (
             f"None of the {n_kept} transcripts of points {points_key!r} falls on image {image_key!r} "
@@ -190,7 +189,7 @@ def check_transcripts_on_image(points_key: str, image_key: str, transcripts, sli
             "elements' transformations (and `um_per_px=`), or pass the matching `image_key=` / `points_key=`."
         )
         raise ValueError(msg)
-    share_outside = 1 - n_inside / n_kept
+    share_outside = n_outside / n_kept
     if share_outside > OUTSIDE_WARNING_SHARE:
         logger.warning(
             "%.1f%% of the transcripts of %r fall outside image %r and are left unassigned; "

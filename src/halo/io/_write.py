@@ -73,7 +73,7 @@ def check_writable(sdata: SpatialData, planned: dict[str, str]) -> None:
                 "Pass another `key_added=` or rename that element."
             )
             raise ValueError(msg)
-    if _is_backed(sdata):
+    if is_backed(sdata):
         _check_store_writable(Path(sdata.path))
 
 
@@ -94,7 +94,8 @@ def _check_store_writable(root: Path) -> None:
         raise PermissionError(msg) from error
 
 
-def _is_backed(sdata: SpatialData) -> bool:
+def is_backed(sdata: SpatialData) -> bool:
+    """Whether ``sdata`` is stored in a zarr store that halo writes into."""
     return bool(sdata.is_backed() and sdata.path is not None)
 
 
@@ -103,7 +104,7 @@ def write_elements(sdata: SpatialData, elements: dict[str, Any]) -> None:
 
     On a backed object the write is all-or-nothing across ``elements`` (see the module docstring).
     """
-    if not _is_backed(sdata):
+    if not is_backed(sdata):
         for name, element in elements.items():
             sdata[name] = element
         return
@@ -147,7 +148,7 @@ def recover_interrupted_write(sdata: SpatialData | str | os.PathLike) -> str | N
     from spatialdata import SpatialData
 
     in_memory = sdata if isinstance(sdata, SpatialData) else None
-    if in_memory is not None and not _is_backed(in_memory):
+    if in_memory is not None and not is_backed(in_memory):
         return None
     root = Path(in_memory.path if in_memory is not None else sdata)
     journal = _read_journal(root)

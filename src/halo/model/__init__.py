@@ -1,6 +1,14 @@
 """The pretrained halo network: inputs, architecture, weights, inference and training."""
 
-from ._features import MODEL_UM_PER_PX, N_CHANNELS, SlideStatistics, bin_factor, gene_embedding, model_shape
+from ._features import (
+    MODEL_UM_PER_PX,
+    N_CHANNELS,
+    EmbeddingCounts,
+    SlideStatistics,
+    bin_factor,
+    gene_embedding,
+    model_shape,
+)
 from ._finetune import fine_tune
 from ._infer import (
     BOUNDARY_WEIGHT_UM,
@@ -8,6 +16,7 @@ from ._infer import (
     PATCH_STRIDE,
     cell_confidence,
     decode_cells,
+    half_precision_dtype,
     model_box,
     patch_reach,
     predict,
@@ -29,6 +38,7 @@ __all__ = [
     "PATCH_CONTEXT",
     "PATCH_STRIDE",
     "PRETRAINED",
+    "EmbeddingCounts",
     "HaloNet",
     "NetConfig",
     "SlideStatistics",
@@ -38,6 +48,7 @@ __all__ = [
     "decode_cells",
     "fine_tune",
     "gene_embedding",
+    "half_precision_dtype",
     "held_out_scores",
     "load_weights",
     "model_box",

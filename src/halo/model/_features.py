@@ -50,40 +50,99 @@ def gene_embedding(
     Bins of :data:`EMBEDDING_BIN_UM` are counted per gene, normalised per bin and log-transformed; the leading
     right singular vectors of the centred matrix give each gene a point in ``N_EMBEDDING`` dimensions. Genes of one
     cell type land together, so a pixel's mean embedding says which kind of cell it lies in. Signs are fixed so
-    that each component's largest loading is positive.
+    that each component's largest loading is positive. :class:`EmbeddingCounts` does the same part by part.
     """
-    from scipy import sparse
-    from sklearn.utils.extmath import randomized_svd
-
     kept = gene >= 0
-    x_um, y_um, gene = x_um[kept], y_um[kept], gene[kept]
-    if gene.size == 0 or n_genes == 0:
+    if not kept.any():
         return np.zeros((n_genes, N_EMBEDDING), np.float32), 0.0
-    bx = np.floor((x_um - x_um.min()) / EMBEDDING_BIN_UM).astype(np.int64)
-    by = np.floor((y_um - y_um.min()) / EMBEDDING_BIN_UM).astype(np.int64)
-    bins, bin_index = np.unique(by * (bx.max() + 1) + bx, return_inverse=True)
-    counts = sparse.csr_matrix(
-        (np.ones(gene.size, np.float32), (bin_index, gene.astype(np.int64))), shape=(bins.size, n_genes)
-    )
-    totals = np.asarray(counts.sum(axis=1)).ravel()
-    density = float(totals.mean() / EMBEDDING_BIN_UM**2)
-    busy = np.flatnonzero(totals >= 5)
-    if busy.size > MAX_EMBEDDING_BINS:  # a sample of bins describes the panel as well as all of them
-        busy = np.sort(np.random.default_rng(seed).choice(busy, MAX_EMBEDDING_BINS, replace=False))
-    normalised = np.log1p((sparse.diags(1e2 / totals[busy]) @ counts[busy]).toarray())
-    loadings = np.zeros((n_genes, N_EMBEDDING), np.float32)
-    k = min(N_EMBEDDING, min(normalised.shape) - 1)
-    if k >= 1:
-        centred = normalised - normalised.mean(axis=0)
-        if min(centred.shape) <= 1000:  # small: exact and faster than the randomised solver
-            components = np.linalg.svd(centred, full_matrices=False)[2][:k].T
-        else:
-            components = randomized_svd(centred, k, random_state=seed)[2].T
-        signs = np.sign(components[np.abs(components).argmax(axis=0), np.arange(k)])
-        components = components * np.where(signs == 0, 1, signs)
-        components /= np.abs(components).max(axis=0, keepdims=True) + 1e-12
-        loadings[:, :k] = components
-    return loadings, density
+    origin = (float(y_um[kept].min()), float(x_um[kept].min()))
+    extent = (float(y_um[kept].max()) - origin[0] + 1e-6, float(x_um[kept].max()) - origin[1] + 1e-6)
+    counts = EmbeddingCounts(n_genes, extent, origin_um=origin)
+    counts.add(x_um, y_um, gene)
+    return counts.embedding(seed=seed)
+
+
+class EmbeddingCounts:
+    """Per-gene counts in :data:`EMBEDDING_BIN_UM` bins over a field, added part by part in bounded memory.
+
+    On a large field only bins on a regular sub-grid are counted (at most about 4 x :data:`MAX_EMBEDDING_BINS`),
+    chosen before any transcript is seen, so memory does not grow with the slide; the density counts every bin.
+
+    Parameters
+    ----------
+    n_genes
+        Number of genes (gene indices run ``0..n_genes - 1``; negative ones are ignored).
+    extent_um
+        ``(height, width)`` of the field; transcripts outside it are ignored.
+    origin_um
+        ``(y, x)`` of the field's corner.
+    """
+
+    def __init__(self, n_genes: int, extent_um: tuple[float, float], *, origin_um: tuple[float, float] = (0.0, 0.0)):
+        self.n_genes = n_genes
+        self.origin = origin_um
+        self.shape = tuple(max(1, int(np.ceil(e / EMBEDDING_BIN_UM))) for e in extent_um)
+        self.stride = max(1, int(np.ceil(np.sqrt(self.shape[0] * self.shape[1] / (4 * MAX_EMBEDDING_BINS)))))
+        self.occupied = np.zeros(self.shape[0] * self.shape[1], bool)
+        self.n_counted = 0
+        self._keys: list[np.ndarray] = []
+        self._counts: list[np.ndarray] = []
+
+    def add(self, x_um: np.ndarray, y_um: np.ndarray, gene: np.ndarray) -> None:
+        """Count transcripts (micrometres; ``gene < 0`` ignored)."""
+        bx = np.floor((x_um - self.origin[1]) / EMBEDDING_BIN_UM)
+        by = np.floor((y_um - self.origin[0]) / EMBEDDING_BIN_UM)
+        inside = (gene >= 0) & (bx >= 0) & (bx < self.shape[1]) & (by >= 0) & (by < self.shape[0])
+        bx, by, gene = bx[inside].astype(np.int64), by[inside].astype(np.int64), gene[inside].astype(np.int64)
+        bins = by * self.shape[1] + bx
+        self.occupied[bins] = True
+        self.n_counted += bins.size
+        sampled = (bx % self.stride == 0) & (by % self.stride == 0)
+        keys, counts = np.unique(bins[sampled] * self.n_genes + gene[sampled], return_counts=True)
+        self._keys.append(keys)
+        self._counts.append(counts)
+        if sum(k.size for k in self._keys) > 4 * keys.size + 1_000_000:  # merge now and then: memory stays bounded
+            self._merge()
+
+    def _merge(self) -> None:
+        keys = np.concatenate(self._keys)
+        unique, inverse = np.unique(keys, return_inverse=True)
+        self._keys = [unique]
+        self._counts = [np.bincount(inverse, weights=np.concatenate(self._counts)).astype(np.int64)]
+
+    def embedding(self, *, seed: int = 0) -> tuple[np.ndarray, float]:
+        """``(n_genes, N_EMBEDDING)`` float32 loadings and the mean density (transcripts per um^2) of occupied bins."""
+        from scipy import sparse
+        from sklearn.utils.extmath import randomized_svd
+
+        loadings = np.zeros((self.n_genes, N_EMBEDDING), np.float32)
+        n_occupied = int(self.occupied.sum())
+        if n_occupied == 0 or self.n_genes == 0:
+            return loadings, 0.0
+        density = float(self.n_counted / n_occupied / EMBEDDING_BIN_UM**2)
+        self._merge()
+        bins, gene = np.divmod(self._keys[0], self.n_genes)
+        rows, bin_index = np.unique(bins, return_inverse=True)
+        counts = sparse.csr_matrix(
+            (self._counts[0].astype(np.float32), (bin_index, gene)), shape=(rows.size, self.n_genes)
+        )
+        totals = np.asarray(counts.sum(axis=1)).ravel()
+        busy = np.flatnonzero(totals >= 5)
+        if busy.size > MAX_EMBEDDING_BINS:  # a sample of bins describes the panel as well as all of them
+            busy = np.sort(np.random.default_rng(seed).choice(busy, MAX_EMBEDDING_BINS, replace=False))
+        normalised = np.log1p((sparse.diags(1e2 / totals[busy]) @ counts[busy]).toarray())
+        k = min(N_EMBEDDING, min(normalised.shape) - 1)
+        if k >= 1:
+            centred = normalised - normalised.mean(axis=0)
+            if min(centred.shape) <= 1000:  # small: exact and faster than the randomised solver
+                components = np.linalg.svd(centred, full_matrices=False)[2][:k].T
+            else:
+                components = randomized_svd(centred, k, random_state=seed)[2].T
+            signs = np.sign(components[np.abs(components).argmax(axis=0), np.arange(k)])
+            components = components * np.where(signs == 0, 1, signs)
+            components /= np.abs(components).max(axis=0, keepdims=True) + 1e-12
+            loadings[:, :k] = components
+        return loadings, density
 
 
 def bin_factor(um_per_px: float) -> int:

@@ -45,26 +45,14 @@ def nucleus_shapes(stitched: Stitched, transformations: dict[str, Any]):
     return ShapesModel.parse(gdf, transformations=transformations)
 
 
-def count_matrix(assignment: np.ndarray, gene: np.ndarray, n_cells: int, n_genes: int):
-    """Sparse int32 cell-by-gene counts of the transcripts assigned to a cell and kept by the filter."""
-    from scipy import sparse
-
-    counted = (assignment > 0) & (gene >= 0)
-    rows = assignment[counted] - 1
-    cols = gene[counted].astype(np.int64)
-    data = np.ones(rows.size, dtype=np.int32)
-    matrix = sparse.coo_matrix((data, (rows, cols)), shape=(n_cells, n_genes)).tocsr()
-    matrix.sum_duplicates()
-    return matrix
-
-
-def cell_table(stitched: Stitched, counts, genes: list[str], um_per_px: float, region: str, uns: dict[str, Any]):
+def cell_table(stitched: Stitched, genes: list[str], um_per_px: float, region: str, uns: dict[str, Any]):
     """AnnData of counts with morphology in ``obs`` and centroids in ``obsm["spatial"]``, linked to ``region``."""
     import anndata as ad
     import shapely
     from spatialdata.models import TableModel
 
     polygons = np.asarray(stitched.cell_polygons, dtype=object)
+    counts = stitched.counts
     n = stitched.n_cells
     area_px = stitched.per_cell["area_px"]
     hull_area = shapely.area(shapely.convex_hull(polygons)) if n else np.zeros(0)
@@ -90,24 +78,29 @@ def cell_table(stitched: Stitched, counts, genes: list[str], um_per_px: float, r
     return TableModel.parse(table, region=region, region_key=REGION_KEY, instance_key=INSTANCE_KEY)
 
 
-def points_with_assignment(points, assignment: np.ndarray, column: str):
-    """The points element with ``column`` holding each transcript's cell id, lazily, partition by partition."""
+def points_with_assignment(points, assignment: np.ndarray | str, n_total: int, column: str):
+    """The points element with ``column`` holding each transcript's cell id, lazily, partition by partition.
+
+    ``assignment`` is the int32 array of ids, or the path of a file holding it (read partition by partition, so
+    that writing the element never holds the whole column).
+    """
     import dask
 
     lengths = np.asarray(dask.compute(*[dask.delayed(len)(p) for p in points.to_delayed()]), dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)])
-    if offsets[-1] != assignment.size:
+    if offsets[-1] != n_total:
         msg = "Internal error: the points element changed length during segmentation."
         raise RuntimeError(msg)
 
     def add_column(part: pd.DataFrame, partition_info=None) -> pd.DataFrame:
         number = partition_info["number"] if partition_info else 0
+        ids = np.memmap(assignment, np.int32, mode="r") if isinstance(assignment, str) else assignment
         part = part.copy()
-        part[column] = assignment[offsets[number] : offsets[number + 1]]
+        part[column] = np.asarray(ids[offsets[number] : offsets[number + 1]]) if n_total else np.zeros(0, np.int32)
         return part
 
     meta = points._meta.copy()
-    meta[column] = np.zeros(0, dtype=np.int64)
+    meta[column] = np.zeros(0, dtype=np.int32)
     result = points.map_partitions(add_column, meta=meta)
     result.attrs.update(points.attrs)
     return result

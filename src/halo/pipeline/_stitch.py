@@ -22,21 +22,31 @@ class Stitched:
     cell_polygons: list
     nucleus_polygons: list
     per_cell: dict[str, np.ndarray]
-    assignment: np.ndarray
-    """Cell id of every row of the points element, 0 for none."""
+    counts: object
+    """Sparse int32 cells x genes matrix of the transcripts under each cell."""
 
     @property
     def n_cells(self) -> int:
         """Number of cells."""
         return int(self.keys.size)
 
+    def ids_of(self, keys: np.ndarray) -> np.ndarray:
+        """Cell id of each key, 0 for a key of no cell (-1, or a cell no tile kept)."""
+        if self.keys.size == 0:
+            return np.zeros(keys.shape, np.int32)
+        position = np.minimum(np.searchsorted(self.keys, keys), self.keys.size - 1)
+        found = (keys >= 0) & (self.keys[position] == keys)
+        return np.where(found, position + 1, 0).astype(np.int32)
 
-def stitch(results: list[TileResult], n_transcripts: int) -> Stitched:
-    """Order cells by key and give them ids ``1..n``; map every transcript's key to its cell id.
+
+def stitch(results: list[TileResult], n_genes: int) -> Stitched:
+    """Order cells by key and give them ids ``1..n``; add up each cell's transcripts over the tiles.
 
     Keys are slide-wide (a nucleus' first pixel in raster order, or its id in the user's segmentation), so the same
     input yields the same ids whatever the tile size.
     """
+    from scipy import sparse
+
     keys = np.concatenate([r.keys for r in results]) if results else np.zeros(0, np.int64)
     order = np.argsort(keys, kind="stable")
     sorted_keys = keys[order]
@@ -48,18 +58,20 @@ def stitch(results: list[TileResult], n_transcripts: int) -> Stitched:
     per_cell = {name: np.concatenate([getattr(r, name) for r in results])[order] for name in _PER_CELL}
     if results and results[0].confidence is not None:
         per_cell["confidence"] = np.concatenate([r.confidence for r in results])[order]
-
-    assignment = np.zeros(n_transcripts, dtype=np.int64)
-    for r in results:
-        position = np.searchsorted(sorted_keys, r.tx_keys)
-        position = np.minimum(position, max(sorted_keys.size - 1, 0))
-        found = (r.tx_keys >= 0) & (sorted_keys.size > 0)
-        found &= sorted_keys[position] == r.tx_keys if sorted_keys.size else found
-        assignment[r.tx_rows[found]] = position[found] + 1
-    return Stitched(
+    stitched = Stitched(
         keys=sorted_keys,
         cell_polygons=[cell_polygons[i] for i in order],
         nucleus_polygons=[nucleus_polygons[i] for i in order],
         per_cell=per_cell,
-        assignment=assignment,
+        counts=None,
     )
+    ids = np.concatenate([stitched.ids_of(r.count_keys) for r in results] or [np.zeros(0, np.int32)])
+    genes = np.concatenate([r.count_genes for r in results] or [np.zeros(0, np.int32)])
+    values = np.concatenate([r.count_values for r in results] or [np.zeros(0, np.int32)])
+    counted = ids > 0  # a transcript under a cell no tile kept (its nucleus was filtered) is not counted
+    matrix = sparse.coo_matrix(
+        (values[counted], (ids[counted] - 1, genes[counted])), shape=(stitched.n_cells, n_genes)
+    ).tocsr()
+    matrix.sum_duplicates()
+    stitched.counts = matrix.astype(np.int32)
+    return stitched

@@ -74,6 +74,8 @@ class TileInputs:
     tx_x: np.ndarray
     tx_y: np.ndarray
     """Slide pixel coordinates of those transcripts."""
+    tx_gene: np.ndarray
+    """Their gene indices."""
     window_tx: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
     """``(x, y, gene)`` of every kept transcript in ``raw_box``, relative to it, for the model's inputs."""
     raw_box: Box | None = None
@@ -92,8 +94,14 @@ class TileResult:
     centroid_x: np.ndarray
     centroid_y: np.ndarray
     elongation: np.ndarray
-    tx_rows: np.ndarray
-    tx_keys: np.ndarray
+    tx_rows: np.ndarray | None
+    tx_keys: np.ndarray | None
+    """Rows of the core's transcripts and the key of the cell under each (-1 for none); the cell may be owned by a
+    neighbouring tile. Dropped once saved to the scratch folder, so that results stay small."""
+    count_keys: np.ndarray
+    count_genes: np.ndarray
+    count_values: np.ndarray
+    """Transcripts of the core per (cell key, gene), for the cells under them."""
     confidence: np.ndarray | None = None
 
 
@@ -196,6 +204,7 @@ def segment_tile(tile: Tile, inputs: TileInputs, context: TileContext) -> TileRe
     local_cols = np.floor(inputs.tx_x / f).astype(np.int64) - window.x0
     under = cells[local_rows, local_cols] if inputs.tx_rows.size else np.zeros(0, np.int32)
     key_of = np.concatenate([[-1], nuclei.keys])
+    count_keys, count_genes, count_values = _counts_per_cell(under, inputs.tx_gene, nuclei.keys)
     return TileResult(
         keys=nuclei.keys[owned],
         cell_polygons=[cell_polygons[i] for i in owned_ids],
@@ -207,5 +216,17 @@ def segment_tile(tile: Tile, inputs: TileInputs, context: TileContext) -> TileRe
         elongation=shape["elongation"][owned],
         tx_rows=inputs.tx_rows,
         tx_keys=key_of[under],
+        count_keys=count_keys,
+        count_genes=count_genes,
+        count_values=count_values,
         confidence=None if confidence is None else confidence[owned],
     )
+
+
+def _counts_per_cell(labels: np.ndarray, gene: np.ndarray, keys: np.ndarray):
+    """``(cell key, gene, count)`` of transcripts under cells, from each transcript's local label and gene."""
+    under = labels > 0
+    n_genes = int(gene.max()) + 1 if gene.size else 1
+    pairs, counts = np.unique(labels[under].astype(np.int64) * n_genes + gene[under], return_counts=True)
+    label, genes = np.divmod(pairs, n_genes)
+    return keys[label - 1], genes.astype(np.int32), counts.astype(np.int32)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import replace
@@ -24,14 +27,13 @@ from ..methods import METHODS, DapiStatistics, NucleusOptions, NucleusPolygons, 
 from ..pipeline._outputs import (
     cell_shapes,
     cell_table,
-    count_matrix,
     element_names,
     nucleus_shapes,
     points_with_assignment,
 )
 from ..pipeline._stitch import stitch
 from ..pipeline._tile import ModelContext, TileContext, TileInputs, segment_tile
-from ..tiling import Box, tile_grid, tile_of_points
+from ..tiling import Box, tile_grid
 
 if TYPE_CHECKING:
     from spatialdata import SpatialData
@@ -59,6 +61,8 @@ def segment(
     um_per_px: float | None = None,
     nucleus_options: NucleusOptions | Mapping[str, Any] | None = None,
     key_added: str = "halo",
+    scratch_dir: str | os.PathLike | None = None,
+    client: Any = None,
     progress: bool = True,
 ) -> None:
     """Segment whole cells from the nuclear image and the transcripts, and write them into ``sdata``.
@@ -117,6 +121,13 @@ def segment(
         :class:`~halo.methods.NucleusOptions` (or a mapping of its fields) for nucleus detection in the image.
     key_added
         Prefix of the names written.
+    scratch_dir
+        Folder for the run's temporary files (the transcripts sorted by tile: about 28 bytes per transcript, and
+        their cell ids), removed when the run ends; the system's temporary folder by default. On a cluster of
+        several machines it must be a folder every worker can read.
+    client
+        A ``dask.distributed`` client to run the tiles on (e.g. ``Client(LocalCluster())``, dask-jobqueue or
+        Kubernetes); by default dask's current scheduler (threads, or the active client).
     progress
         Show a progress bar over the tiles.
 
@@ -177,53 +188,80 @@ def segment(
     check_tile_pixels(tile_um, um_per_px)
     slide_shape = (int(image.data.shape[0]), int(image.data.shape[1]))
     logger.info("image %r channel %r, %s px at %.4g um/px", image.key, image.channel, slide_shape, um_per_px)
-    transcripts = hio.load_transcripts(sdata, points_key, to_pixels, control_pattern=control_pattern, min_qv=min_qv)
-    check_transcripts_on_image(points_key, image.key, transcripts, slide_shape)
-
+    keep = hio.TranscriptFilter.of(
+        sdata.points[points_key], points_key, to_pixels, control_pattern=control_pattern, min_qv=min_qv
+    )
     factor = _working_factor(method, um_per_px)
     context, window_source = _nucleus_source(
         sdata, nuclei_key, image, options, slide_shape, um_per_px, reach_um, factor
     )
-    if method == "halo":
-        stain = (
-            context.nuclei if isinstance(context.nuclei, DapiStatistics) else dapi_statistics(image.overview, options)
-        )
-        model_context = _model_context(stain, transcripts, um_per_px, weights, device, nuclei_source == "model")
-        context = replace(context, model=model_context)
-        if nuclei_key is None and context.model.nuclei_from_model:
-            window_source = None  # the network finds the nuclei
     # tiles start on the working grid, so no result depends on the tiling
     core_px = _round_up(max(1, round(tile_um / um_per_px)), factor)
     margin_px = _round_up(int(np.ceil(overlap_um / 2 / um_per_px)), factor)
     tiles = tile_grid(slide_shape, core_px, margin_px)
-    results = _run_tiles(tiles, window_source, image.data, transcripts, context, core_px, progress)
-    stitched = stitch(results, transcripts.n_total)
-    if stitched.n_cells == 0:
-        msg = (
-            f"No nuclei found in image {image.key!r} channel {image.channel!r}, so nothing was written. Check the "
-            "channel, or lower `nucleus_options={'threshold': ...}` (on the image normalised to [0, 1])."
-        )
-        raise ValueError(msg)
+    timings = {"prepare": time.perf_counter() - start}
+    with _scratch_folder(sdata, scratch_dir) as scratch:
+        clock = time.perf_counter()
+        embedding = None
+        if method == "halo":
+            from ..model import EmbeddingCounts
 
-    counts = count_matrix(stitched.assignment, transcripts.gene, stitched.n_cells, len(transcripts.genes))
-    uns = _provenance(
-        method=method, image_key=image.key, channel=image.channel, points_key=points_key, nuclei_key=nuclei_key,
-        expansion_um=expansion_um, max_reach_um=max_reach_um, nuclei_source=nuclei_source,
-        weights=str(weights or "halo_v1"), tile_um=tile_um, overlap_um=overlap_um, control_pattern=control_pattern,
-        min_qv=min_qv, um_per_px=um_per_px, nucleus_options=options, names=names, n_tiles=len(tiles),
-    )  # fmt: skip
-    table = cell_table(stitched, counts, transcripts.genes, um_per_px, names["boundaries"], uns)
-    elements = {
-        names["boundaries"]: cell_shapes(stitched, image.transformations),
-        names["nuclei"]: nucleus_shapes(stitched, image.transformations),
-        names["table"]: table,
-        points_key: points_with_assignment(sdata.points[points_key], stitched.assignment, names["assignment_column"]),
-    }
-    hio.write_elements(sdata, elements)
-    assigned = (stitched.assignment > 0).sum() / max(int(transcripts.kept.sum()), 1)
+            extent_um = (slide_shape[0] * um_per_px, slide_shape[1] * um_per_px)
+            embedding = EmbeddingCounts(len(keep.genes), extent_um)
+        transcripts = hio.partition_transcripts(
+            sdata.points[points_key], keep, scratch, slide_shape=slide_shape, core_px=core_px,
+            on_part=None if embedding is None else lambda x, y, g: embedding.add(x * um_per_px, y * um_per_px, g),
+            progress=progress,
+        )  # fmt: skip
+        check_transcripts_on_image(
+            points_key, image.key, transcripts.n_kept, transcripts.dropped["outside"], slide_shape
+        )
+        timings["transcripts"] = time.perf_counter() - clock
+        if method == "halo":
+            stain = context.nuclei
+            if not isinstance(stain, DapiStatistics):
+                stain = dapi_statistics(image.overview, options)
+            model = _model_context(stain, embedding, weights, device, nuclei_from_model=nuclei_source == "model")
+            context = replace(context, model=model)
+            if nuclei_key is None and context.model.nuclei_from_model:
+                window_source = None  # the network finds the nuclei
+        clock = time.perf_counter()
+        results = _run_tiles(tiles, window_source, image.data, transcripts, context, scratch, progress, client)
+        timings["tiles"] = time.perf_counter() - clock
+        clock = time.perf_counter()
+        stitched = stitch(results, len(transcripts.genes))
+        if stitched.n_cells == 0:
+            msg = (
+                f"No nuclei found in image {image.key!r} channel {image.channel!r}, so nothing was written. Check the "
+                "channel, or lower `nucleus_options={'threshold': ...}` (on the image normalised to [0, 1])."
+            )
+            raise ValueError(msg)
+        assignment, n_assigned = _write_assignment(results, stitched, transcripts.n_total, scratch)
+        timings["stitch"] = time.perf_counter() - clock
+        clock = time.perf_counter()
+        uns = _provenance(
+            method=method, image_key=image.key, channel=image.channel, points_key=points_key, nuclei_key=nuclei_key,
+            expansion_um=expansion_um, max_reach_um=max_reach_um, nuclei_source=nuclei_source,
+            weights=str(weights or "halo_v1"), tile_um=tile_um, overlap_um=overlap_um, control_pattern=control_pattern,
+            min_qv=min_qv, um_per_px=um_per_px, nucleus_options=options, names=names, n_tiles=len(tiles),
+        )  # fmt: skip
+        uns["timings"] = timings
+        table = cell_table(stitched, transcripts.genes, um_per_px, names["boundaries"], uns)
+        if not hio.is_backed(sdata):  # the column must outlive the scratch folder
+            assignment = np.fromfile(assignment, np.int32)
+        elements = {
+            names["boundaries"]: cell_shapes(stitched, image.transformations),
+            names["nuclei"]: nucleus_shapes(stitched, image.transformations),
+            names["table"]: table,
+            points_key: points_with_assignment(
+                sdata.points[points_key], assignment, transcripts.n_total, names["assignment_column"]
+            ),
+        }
+        hio.write_elements(sdata, elements)
     logger.info(
-        "segmented %d cells in %d tiles; %.1f%% of kept transcripts assigned; %.1f s",
-        stitched.n_cells, len(tiles), 100 * assigned, time.perf_counter() - start,
+        "segmented %d cells in %d tiles; %.1f%% of kept transcripts assigned; %.1f s (%s, write %.1f s)",
+        stitched.n_cells, len(tiles), 100 * n_assigned / max(transcripts.n_kept, 1), time.perf_counter() - start,
+        ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()), time.perf_counter() - clock,
     )  # fmt: skip
 
 
@@ -231,20 +269,30 @@ def _round_up(value: int, multiple: int) -> int:
     return -(-value // multiple) * multiple
 
 
-def _model_context(stain, transcripts, um_per_px, weights, device, nuclei_from_model: bool) -> ModelContext:
-    """Load the network (shipped or ``weights``) and compute the slide-wide scaling of its inputs."""
+def _model_context(stain, embedding, weights, device, *, nuclei_from_model: bool) -> ModelContext:
+    """Load the network (shipped or ``weights``) and fix the slide-wide scaling of its inputs."""
     import torch
 
     from .. import model
 
     net = model.pretrained() if weights is None else model.load_weights(weights)
     net = net.to(model.pick_device(device), memory_format=torch.channels_last)  # faster convolutions
-    kept = transcripts.kept
-    embedding, density = model.gene_embedding(
-        transcripts.x[kept] * um_per_px, transcripts.y[kept] * um_per_px, transcripts.gene[kept], len(transcripts.genes)
-    )
-    stats = model.SlideStatistics(stain.low, stain.high, density, embedding)
+    loadings, density = embedding.embedding()
+    stats = model.SlideStatistics(stain.low, stain.high, density, loadings)
     return ModelContext(net=net, stats=stats, nuclei_from_model=nuclei_from_model)
+
+
+@contextlib.contextmanager
+def _scratch_folder(sdata, scratch_dir):
+    """A temporary folder for the run's transcripts and assignments, removed when the run ends, even on failure."""
+    import shutil
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="halo-", dir=scratch_dir)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _working_factor(method: str, um_per_px: float) -> int:
@@ -303,38 +351,103 @@ def _nucleus_source(sdata, nuclei_key, image, options, slide_shape, um_per_px, e
     raise KeyError(msg)
 
 
-def _run_tiles(tiles, window_source, image_source, transcripts, context, core_px, progress):
-    """Segment all tiles with dask; transcripts are sorted by tile once and handed out as slices."""
+def _run_tiles(tiles, window_source, image_source, transcripts, context, scratch, progress, client):
+    """Segment all tiles with dask (on ``client`` when given); each task reads its own transcripts."""
     import dask
 
-    tile_index = tile_of_points(transcripts.x, transcripts.y, context.slide_shape, core_px)
-    tile_index[~transcripts.kept] = -1
-    order = np.argsort(tile_index, kind="stable")
-    bounds = np.searchsorted(tile_index[order], np.arange(len(tiles) + 1))
-    grid = (order, bounds, -(-context.slide_shape[1] // core_px), core_px)
     tasks = []
     for tile in tiles:
-        rows = order[bounds[tile.index] : bounds[tile.index + 1]]
         box = tile.window
         raw = None if context.model is None else _model_raw_box(box, context)
-        inputs = TileInputs(
-            nucleus_window=None if window_source is None else window_source[box.y0 : box.y1, box.x0 : box.x1],
-            image_window=None if raw is None else image_source[raw.y0 : raw.y1, raw.x0 : raw.x1],
-            tx_rows=rows,
-            tx_x=transcripts.x[rows],
-            tx_y=transcripts.y[rows],
-            window_tx=None if raw is None else _transcripts_in(raw, grid, transcripts),
-            raw_box=raw,
-        )
+        nucleus_window = None
+        if window_source is not None and not (raw is not None and window_source is image_source):
+            nucleus_window = window_source[box.y0 : box.y1, box.x0 : box.x1]
+        image_window = None if raw is None else image_source[raw.y0 : raw.y1, raw.x0 : raw.x1]
+        nucleus_in_image = raw is not None and window_source is image_source
         tasks.append(
-            dask.delayed(segment_tile, pure=True)(tile, inputs, context, dask_key_name=f"halo-tile-{tile.index}")
-        )
-    if progress:
-        from tqdm.dask import TqdmCallback
+            dask.delayed(_tile_task, pure=True)(
+                tile, nucleus_window, image_window, raw, nucleus_in_image, transcripts, context, scratch,
+                dask_key_name=f"halo-tile-{tile.index}",
+            )
+        )  # fmt: skip
+    with _torch_threads_kept():
+        if client is not None:
+            return _gather(client, tasks, progress)
+        if progress:
+            from tqdm.dask import TqdmCallback
 
-        with TqdmCallback(desc="halo tiles", leave=False):
-            return list(dask.compute(*tasks))
-    return list(dask.compute(*tasks))
+            with TqdmCallback(desc="halo tiles", leave=False):
+                return list(dask.compute(*tasks))
+        return list(dask.compute(*tasks))
+
+
+def _gather(client, tasks, progress):
+    """Compute on a ``dask.distributed`` client, with a progress bar over finished tiles."""
+    from distributed import as_completed
+
+    futures = client.compute(tasks)
+    if progress:
+        from tqdm.auto import tqdm
+
+        for _ in tqdm(as_completed(futures), total=len(futures), desc="halo tiles", leave=False):
+            pass
+    return client.gather(futures)
+
+
+@contextlib.contextmanager
+def _torch_threads_kept():
+    """Tiles run torch single-threaded in parallel (see ``predict_batch``); give the user's setting back after."""
+    if "torch" not in sys.modules:
+        yield
+        return
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _tile_task(tile, nucleus_window, image_window, raw, nucleus_in_image, transcripts, context, scratch):
+    """Read the tile's transcripts, segment it, and save its transcripts' cell keys to ``scratch``."""
+    if nucleus_in_image:  # the model's image window holds the nucleus window: read the image once
+        box = tile.window
+        nucleus_window = image_window[box.y0 - raw.y0 : box.y1 - raw.y0, box.x0 - raw.x0 : box.x1 - raw.x0]
+    core = transcripts.tiles([tile.index])
+    inputs = TileInputs(
+        nucleus_window=nucleus_window,
+        image_window=image_window,
+        tx_rows=core["rows"],
+        tx_x=core["x"],
+        tx_y=core["y"],
+        tx_gene=core["gene"],
+        window_tx=None if raw is None else transcripts.in_box(raw),
+        raw_box=raw,
+    )
+    result = segment_tile(tile, inputs, context)
+    np.save(_assignment_file(scratch, tile.index), np.stack([result.tx_rows, result.tx_keys]))
+    result.tx_rows = result.tx_keys = None  # results stay small: the driver reads them back one tile at a time
+    return result
+
+
+def _assignment_file(scratch, index: int) -> str:
+    return os.path.join(scratch, f"tile-{index}-keys.npy")
+
+
+def _write_assignment(results, stitched, n_total: int, scratch) -> tuple[str, int]:
+    """Write each transcript's cell id (0 for none) to an int32 file in ``scratch``; return it and how many."""
+    path = os.path.join(scratch, "assignment.bin")
+    column = np.memmap(path, np.int32, mode="w+", shape=(max(n_total, 1),))
+    n_assigned = 0
+    for tile_index in range(len(results)):
+        rows, keys = np.load(_assignment_file(scratch, tile_index))
+        ids = stitched.ids_of(keys)
+        column[rows] = ids
+        n_assigned += int((ids > 0).sum())
+    column.flush()
+    del column
+    return path, n_assigned
 
 
 def _model_raw_box(window: Box, context) -> Box:
@@ -346,21 +459,6 @@ def _model_raw_box(window: Box, context) -> Box:
     y0, y1, x0, x1 = patch_reach((grid.y0, grid.y1, grid.x0, grid.x1), context.grid_shape)
     height, width = context.slide_shape
     return Box(y0 * f, min(y1 * f, height), x0 * f, min(x1 * f, width))
-
-
-def _transcripts_in(box: Box, grid, transcripts):
-    """``(x, y, gene)`` relative to ``box`` of the kept transcripts in it, gathered from the tile cores it meets."""
-    order, bounds, n_cols, core_px = grid
-    n_rows = (len(bounds) - 1) // n_cols
-    picked = [
-        order[bounds[r * n_cols + c] : bounds[r * n_cols + c + 1]]
-        for r in range(box.y0 // core_px, min(-(-box.y1 // core_px), n_rows))
-        for c in range(box.x0 // core_px, min(-(-box.x1 // core_px), n_cols))
-    ]
-    rows = np.sort(np.concatenate(picked))
-    x, y = transcripts.x[rows], transcripts.y[rows]
-    inside = (x >= box.x0) & (x < box.x1) & (y >= box.y0) & (y < box.y1)
-    return x[inside] - box.x0, y[inside] - box.y0, transcripts.gene[rows[inside]]
 
 
 def _provenance(*, nucleus_options: NucleusOptions, names: dict[str, str], **params) -> dict[str, Any]:
