@@ -134,8 +134,9 @@ class EmbeddingCounts:
         k = min(N_EMBEDDING, min(normalised.shape) - 1)
         if k >= 1:
             centred = normalised - normalised.mean(axis=0)
-            if min(centred.shape) <= 1000:  # small: exact and faster than the randomised solver
-                components = np.linalg.svd(centred, full_matrices=False)[2][:k].T
+            if self.n_genes <= 1000:  # the right singular vectors, exactly, from the small gene-by-gene matrix
+                values, vectors = np.linalg.eigh(centred.T.astype(np.float64) @ centred)
+                components = vectors[:, np.argsort(values)[::-1][:k]]
             else:
                 components = randomized_svd(centred, k, random_state=seed)[2].T
             signs = np.sign(components[np.abs(components).argmax(axis=0), np.arange(k)])
