@@ -107,3 +107,37 @@ def test_every_tile_size_gives_the_same_result(tile_um, method):
     tiled = _build()
     halo.tl.segment(tiled, tile_um=tile_um, progress=False, **options)
     _assert_identical(_result(tiled), _result(one))
+
+
+@pytest.mark.parametrize("method", list(METHOD_OPTIONS))
+def test_how_the_points_element_is_partitioned_does_not_matter(method):
+    """Transcripts are streamed partition by partition: any partitioning gives the same cells, counts and ids."""
+    import dask.dataframe as dd
+    from spatialdata.models import PointsModel
+
+    one = _build()
+    halo.tl.segment(one, tile_um=40.0, overlap_um=39.0, progress=False, **METHOD_OPTIONS[method])
+    many = _build()
+    frame = many["transcripts"].compute()
+    points = PointsModel.parse(
+        dd.from_pandas(frame, npartitions=7, sort=False),
+        feature_key=many["transcripts"].attrs["spatialdata_attrs"]["feature_key"],
+        transformations=many["transcripts"].attrs["transform"],
+    )
+    many["transcripts"] = points
+    assert many["transcripts"].npartitions == 7
+    halo.tl.segment(many, tile_um=40.0, overlap_um=39.0, progress=False, **METHOD_OPTIONS[method])
+    _assert_identical(_result(many), _result(one))
+
+
+def test_a_distributed_cluster_of_processes_gives_the_same_result(reference):
+    """``client=``: the tiles run on a dask.distributed LocalCluster of worker processes, with the same result."""
+    distributed = pytest.importorskip("distributed")
+    sdata = _build()
+    with (
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        halo.tl.segment(sdata, client=client, progress=True)
+    # worker processes run the network on one thread (see the forked-worker note above)
+    _assert_identical(_result(sdata), reference, confidence_rtol=0.01)

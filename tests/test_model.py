@@ -185,3 +185,17 @@ def test_fine_tune_on_a_reference_and_segment_with_the_result(tmp_path):
     halo.tl.segment(sdata, weights=str(weights), progress=False)
     assert sdata["halo_table"].uns["halo"]["params"]["weights"] == str(weights)
     assert sdata["halo_table"].n_obs == len(sdata["halo_boundaries"]) > 5
+
+
+def test_embedding_counted_in_parts_equals_counted_at_once():
+    rng = np.random.default_rng(3)
+    x, y = rng.uniform(0, 400, 30_000), rng.uniform(0, 300, 30_000)
+    gene = (rng.integers(0, 6, x.size) + 6 * (x > 200)).astype(np.int32)
+    whole = model.EmbeddingCounts(12, (300.0, 400.0))
+    whole.add(x, y, gene)
+    parts = model.EmbeddingCounts(12, (300.0, 400.0))
+    for chunk in np.array_split(np.arange(x.size), 7):
+        parts.add(x[chunk], y[chunk], gene[chunk])
+    (a, density_a), (b, density_b) = whole.embedding(), parts.embedding()
+    np.testing.assert_array_equal(a, b)
+    assert density_a == density_b == pytest.approx(x.size / (30 * 40 * 100))

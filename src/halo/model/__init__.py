@@ -18,6 +18,7 @@ from ._infer import (
     decode_cells,
     half_precision_dtype,
     model_box,
+    nucleus_distance,
     patch_reach,
     predict,
     predict_batch,
@@ -25,7 +26,7 @@ from ._infer import (
     upsample,
     window_features,
 )
-from ._net import OUTPUTS, HaloNet, NetConfig
+from ._net import OUTPUTS, HaloNet, NetConfig, fused_for_inference
 from ._train import HELD_OUT_SEED, TrainConfig, held_out_scores, pick_device, train
 from ._weights import PRETRAINED, load_weights, pretrained, save_weights
 
@@ -47,12 +48,14 @@ __all__ = [
     "cell_confidence",
     "decode_cells",
     "fine_tune",
+    "fused_for_inference",
     "gene_embedding",
     "half_precision_dtype",
     "held_out_scores",
     "load_weights",
     "model_box",
     "model_shape",
+    "nucleus_distance",
     "patch_reach",
     "pick_device",
     "predict",

@@ -75,3 +75,22 @@ class HaloNet(nn.Module):
         for up, merge, skip in zip(self.up, self.merge, reversed(skips), strict=True):
             x = merge(torch.cat([up(x), skip], dim=1))
         return self.head(x)
+
+
+def fused_for_inference(net: HaloNet) -> HaloNet:
+    """A copy of ``net`` in eval mode with each batch normalisation folded into the convolution before it.
+
+    The same function of the input up to rounding, with a third fewer passes over memory (measured in
+    ``benchmarks/speed.py``).
+    """
+    import copy
+
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    fused = copy.deepcopy(net).eval()
+    for block in [*fused.down, *fused.merge]:
+        for i in range(len(block) - 1):
+            if isinstance(block[i], nn.Conv2d) and isinstance(block[i + 1], nn.BatchNorm2d):
+                block[i] = fuse_conv_bn_eval(block[i], block[i + 1])
+                block[i + 1] = nn.Identity()
+    return fused

@@ -135,7 +135,7 @@ def _block_sample(labels: np.ndarray, factor: int) -> np.ndarray:
     return labels[np.ix_(rows, cols)]
 
 
-def _model_probabilities(tile: Tile, inputs: TileInputs, context: TileContext) -> np.ndarray:
+def _model_probabilities(tile: Tile, inputs: TileInputs, context: TileContext, needed=None) -> np.ndarray:
     """uint8 ``(3, h, w)`` cell, boundary and nucleus probabilities over the window, on the network's grid."""
     from ..model import predict_region
 
@@ -144,7 +144,7 @@ def _model_probabilities(tile: Tile, inputs: TileInputs, context: TileContext) -
     return predict_region(
         model.net, np.asarray(inputs.image_window), inputs.window_tx, model.stats,
         raw_model=(raw.y0, raw.y1, raw.x0, raw.x1), want_model=(want.y0, want.y1, want.x0, want.x1),
-        slide_model=context.grid_shape, factor=f, um_per_px=context.um_per_px,
+        slide_model=context.grid_shape, factor=f, um_per_px=context.um_per_px, needed=needed,
     )  # fmt: skip
 
 
@@ -156,20 +156,23 @@ def _segment_window(tile: Tile, inputs: TileInputs, context: TileContext):
     if context.model is None:
         nuclei = _nuclei_for(tile, inputs.nucleus_window, context)
         return nuclei, expand_nuclei(nuclei.labels, context.expansion_px), None
-    from ..model import BOUNDARY_WEIGHT_UM, cell_confidence, decode_cells
+    from ..model import BOUNDARY_WEIGHT_UM, cell_confidence, decode_cells, nucleus_distance
 
-    probabilities = _model_probabilities(tile, inputs, context)
     box = tile.window.binned(context.factor)
     if context.model.nuclei_from_model and isinstance(context.nuclei, DapiStatistics):
+        probabilities = _model_probabilities(tile, inputs, context)
         nuclei = nuclei_from_probability(
             probabilities[2], box, context.grid_shape[1], context.nucleus_options, context.grid_um_per_px
         )
-    else:
+        distance = None
+    else:  # nuclei first: the network only runs where a cell can reach
         nuclei = _nuclei_for(tile, inputs.nucleus_window, context)
+        distance = nucleus_distance(nuclei.labels)
+        probabilities = _model_probabilities(tile, inputs, context, needed=distance <= context.expansion_px)
     cells = decode_cells(
         probabilities[0], probabilities[1], nuclei.labels, context.expansion_px,
         boundary_weight_px=BOUNDARY_WEIGHT_UM / context.grid_um_per_px,
-        origin=(box.y0, box.x0), slide_shape=context.grid_shape,
+        origin=(box.y0, box.x0), slide_shape=context.grid_shape, distance=distance,
     )  # fmt: skip
     return nuclei, cells, cell_confidence(probabilities[0], probabilities[1], cells, nuclei.keys.size)
 

@@ -276,7 +276,7 @@ def _model_context(stain, embedding, weights, device, *, nuclei_from_model: bool
     from .. import model
 
     net = model.pretrained() if weights is None else model.load_weights(weights)
-    net = net.to(model.pick_device(device), memory_format=torch.channels_last)  # faster convolutions
+    net = model.fused_for_inference(net).to(model.pick_device(device), memory_format=torch.channels_last)
     loadings, density = embedding.embedding()
     stats = model.SlideStatistics(stain.low, stain.high, density, loadings)
     return ModelContext(net=net, stats=stats, nuclei_from_model=nuclei_from_model)
