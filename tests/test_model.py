@@ -199,3 +199,18 @@ def test_embedding_counted_in_parts_equals_counted_at_once():
     (a, density_a), (b, density_b) = whole.embedding(), parts.embedding()
     np.testing.assert_array_equal(a, b)
     assert density_a == density_b == pytest.approx(x.size / (30 * 40 * 100))
+
+
+def test_inference_network_agrees_with_the_trained_one():
+    """Folded batch norms and half precision (where the CPU has it) change probabilities by rounding only."""
+    import torch
+
+    net = model.pretrained()
+    fast = model.for_inference(net, "cpu")
+    assert all(not m.training for m in fast.modules())
+    features = np.random.default_rng(0).random((8, model.N_CHANNELS, 64, 64), dtype=np.float32)
+    reference = model.predict_batch(net.eval(), features).astype(int)
+    difference = np.abs(model.predict_batch(fast, features).astype(int) - reference)
+    assert difference.mean() < 1.0 and np.percentile(difference, 99.9) <= 6
+    expected = model.half_precision_dtype(torch.device("cpu")) or torch.float32
+    assert next(fast.parameters()).dtype == expected

@@ -62,9 +62,9 @@ def predict_batch(net, batch: np.ndarray) -> np.ndarray:
     shape = (*batch.shape[:2], -(-height // multiple) * multiple, -(-width // multiple) * multiple)
     padded = np.zeros(shape, np.float32)
     padded[:, :, :height, :width] = batch
-    device = next(net.parameters()).device
-    inputs = torch.from_numpy(padded).to(device).contiguous(memory_format=torch.channels_last)
-    with torch.inference_mode(), _half_precision(device):
+    weight = next(net.parameters())
+    inputs = torch.from_numpy(padded).to(weight.device, weight.dtype).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
         logits = net(inputs)[:, :, :height, :width].float()
         return torch.round(torch.sigmoid(logits) * 255).to(torch.uint8).cpu().numpy()
 
@@ -73,8 +73,8 @@ def half_precision_dtype(device):
     """The half-precision type the network runs in on ``device``, or ``None`` for float32.
 
     bfloat16 on CPUs with native bfloat16 arithmetic (AVX512-BF16 or AMX; emulated it would be slower), float16 on
-    CUDA, float32 elsewhere. The outputs are rounded to 1/255 anyway; ``benchmarks/speed.py`` measures the gain and
-    ``tests/test_model.py`` bounds the difference to float32.
+    CUDA, float32 elsewhere. The outputs are rounded to 1/255 anyway; ``tests/test_model.py`` bounds the difference
+    to float32 and ``benchmarks/speed.py`` measures the gain.
     """
     import torch
 
@@ -85,13 +85,15 @@ def half_precision_dtype(device):
     return None
 
 
-def _half_precision(device):
-    import contextlib
-
+def for_inference(net, device):
+    """``net`` ready to predict on ``device``: batch norms folded, half precision where it is fast, channels-last."""
     import torch
 
-    dtype = half_precision_dtype(device)
-    return contextlib.nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
+    from ._net import fused_for_inference
+
+    device = torch.device(device)
+    dtype = half_precision_dtype(device) or torch.float32
+    return fused_for_inference(net).to(device, dtype, memory_format=torch.channels_last)
 
 
 def model_box(box, factor: int) -> tuple[int, int, int, int]:

@@ -93,4 +93,4 @@ def fused_for_inference(net: HaloNet) -> HaloNet:
             if isinstance(block[i], nn.Conv2d) and isinstance(block[i + 1], nn.BatchNorm2d):
                 block[i] = fuse_conv_bn_eval(block[i], block[i + 1])
                 block[i + 1] = nn.Identity()
-    return fused
+    return fused.eval()

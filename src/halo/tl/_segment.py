@@ -271,12 +271,10 @@ def _round_up(value: int, multiple: int) -> int:
 
 def _model_context(stain, embedding, weights, device, *, nuclei_from_model: bool) -> ModelContext:
     """Load the network (shipped or ``weights``) and fix the slide-wide scaling of its inputs."""
-    import torch
-
     from .. import model
 
     net = model.pretrained() if weights is None else model.load_weights(weights)
-    net = model.fused_for_inference(net).to(model.pick_device(device), memory_format=torch.channels_last)
+    net = model.for_inference(net, model.pick_device(device))
     loadings, density = embedding.embedding()
     stats = model.SlideStatistics(stain.low, stain.high, density, loadings)
     return ModelContext(net=net, stats=stats, nuclei_from_model=nuclei_from_model)
