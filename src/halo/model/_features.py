@@ -164,6 +164,11 @@ def dapi_channel(window: np.ndarray, low: float, high: float, factor: int) -> np
     return image.reshape(height, factor, width, factor).mean(axis=(1, 3))
 
 
+def smoothing_radius(model_um: float) -> int:
+    """Reach (model pixels) of the smoothing of the transcript channels: scipy's Gaussian kernel radius."""
+    return int(4.0 * SMOOTH_UM / model_um + 0.5)
+
+
 def model_shape(native_shape: tuple[int, int], factor: int) -> tuple[int, int]:
     """Shape at model resolution of a window of ``native_shape`` pixels (partial blocks count)."""
     return (-(-native_shape[0] // factor), -(-native_shape[1] // factor))

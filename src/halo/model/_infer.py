@@ -7,7 +7,7 @@ import threading
 
 import numpy as np
 
-from ._features import N_CHANNELS, SlideStatistics, dapi_channel, model_shape, transcript_channels
+from ._features import N_CHANNELS, SlideStatistics, dapi_channel, model_shape, smoothing_radius, transcript_channels
 
 
 def window_features(
@@ -101,14 +101,18 @@ def model_box(box, factor: int) -> tuple[int, int, int, int]:
     return (box.y0 // factor, -(-box.y1 // factor), box.x0 // factor, -(-box.x1 // factor))
 
 
-def patch_reach(box_model: tuple[int, int, int, int], slide_model: tuple[int, int]) -> tuple[int, int, int, int]:
+def patch_reach(
+    box_model: tuple[int, int, int, int], slide_model: tuple[int, int], *, model_um: float | None = None
+) -> tuple[int, int, int, int]:
     """Model-pixel box ``(y0, y1, x0, x1)`` of raw data needed to predict ``box_model`` on the global patch grid.
 
     Patches sit on a grid fixed to the slide (multiples of :data:`PATCH_STRIDE`), so every pixel's prediction
     comes from the same patch with the same content, whichever tile asks: results do not depend on the tiling.
+    With ``model_um`` the box also holds the transcripts that the smoothing of the patches' features reaches.
     """
     y0, y1, x0, x1 = box_model
-    s, c = PATCH_STRIDE, PATCH_CONTEXT
+    s = PATCH_STRIDE
+    c = PATCH_CONTEXT + (0 if model_um is None else smoothing_radius(model_um))
     return (
         max((y0 // s) * s - c, 0),
         min(-(-y1 // s) * s + c, slide_model[0]),
@@ -127,7 +131,8 @@ def predict_region(
     Parameters
     ----------
     dapi
-        Native nuclear image over ``raw_model`` (as :func:`patch_reach` gives it; clipped to the slide).
+        Native nuclear image over ``raw_model`` (as :func:`patch_reach` with ``model_um`` gives it; clipped to the
+        slide).
     tx
         ``(x, y, gene)`` of the transcripts in it, in its native pixels.
     raw_model, want_model, slide_model
@@ -146,13 +151,18 @@ def predict_region(
             (a, b) for a, b in cells
             if needed[max(a * s - y0, 0) : (a + 1) * s - y0, max(b * s - x0, 0) : (b + 1) * s - x0].any()
         ]  # fmt: skip
+    if not cells:
+        return out
+    # features once over the data: every pixel a patch uses has its whole smoothing kernel inside (the box reaches
+    # that far, or to the slide's edge), so its value is the same whichever tile computes it
+    features = window_features(dapi, *tx, stats, factor=factor, um_per_px=um_per_px)
     size = s + 2 * c
     for start in range(0, len(cells), batch_size):
         chunk = cells[start : start + batch_size]
         # always a full batch: the convolution's arithmetic (and its last bits) can change with the batch size
         batch = np.zeros((batch_size, N_CHANNELS, size, size), np.float32)
         for i, (a, b) in enumerate(chunk):
-            batch[i] = _patch_features(dapi, tx, stats, a, b, raw_model, slide_model, factor, um_per_px)
+            _cut_patch(features, batch[i], a, b, raw_model, slide_model)
         for (a, b), probabilities in zip(chunk, predict_batch(net, batch)[: len(chunk)], strict=True):
             # the patch's central stride square, clipped to the wanted box
             ty0, ty1 = max(a * s, y0), min((a + 1) * s, y1)
@@ -164,22 +174,16 @@ def predict_region(
     return out
 
 
-def _patch_features(dapi, tx, stats, a, b, raw_model, slide_model, factor, um_per_px) -> np.ndarray:
-    """Features of the patch of stride square ``(a, b)``, zero outside the slide, at fixed offsets in the patch."""
+def _cut_patch(features, patch, a, b, raw_model, slide_model) -> None:
+    """Copy the features of the patch of stride square ``(a, b)`` into ``patch``; zero outside the slide."""
     s, c = PATCH_STRIDE, PATCH_CONTEXT
     size = s + 2 * c
     want = (a * s - c, a * s - c + size, b * s - c, b * s - c + size)
     have = (max(want[0], 0), min(want[1], slide_model[0]), max(want[2], 0), min(want[3], slide_model[1]))
     ry, rx = have[0] - raw_model[0], have[2] - raw_model[2]
-    crop = dapi[ry * factor : (ry + have[1] - have[0]) * factor, rx * factor : (rx + have[3] - have[2]) * factor]
-    x, y, gene = tx
-    x, y = x - rx * factor, y - ry * factor
-    inside = (x >= 0) & (y >= 0) & (x < crop.shape[1]) & (y < crop.shape[0])
-    features = window_features(crop, x[inside], y[inside], gene[inside], stats, factor=factor, um_per_px=um_per_px)
-    patch = np.zeros((N_CHANNELS, size, size), np.float32)
     oy, ox = have[0] - want[0], have[2] - want[2]
-    patch[:, oy : oy + features.shape[1], ox : ox + features.shape[2]] = features
-    return patch
+    h, w = have[1] - have[0], have[3] - have[2]
+    patch[:, oy : oy + h, ox : ox + w] = features[:, ry : ry + h, rx : rx + w]
 
 
 def upsample(probabilities: np.ndarray, factor: int, shape: tuple[int, int]) -> np.ndarray:
