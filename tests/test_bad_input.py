@@ -101,6 +101,8 @@ def _assignment(sdata):
         ),
         pytest.param({"progress": "yes"}, "progress must be True or False", id="progress-str"),
         pytest.param({"key_added": ""}, "not a valid element name", id="key-added-empty"),
+        pytest.param({"scratch_dir": "/no/such/dir"}, "scratch_dir=.* is not an existing folder", id="scratch-missing"),
+        pytest.param({"client": "cluster"}, "client must be a dask.distributed Client", id="client-str"),
     ],
 )
 def test_bad_argument_is_refused_before_any_work(tiny, kwargs, match):

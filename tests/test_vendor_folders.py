@@ -13,6 +13,7 @@ pytest.importorskip("tifffile")
 
 from spatialdata import transform  # noqa: E402
 from spatialdata.transformations import get_transformation_between_coordinate_systems  # noqa: E402
+
 from tests.vendor_folders import (  # noqa: E402
     XENIUM_CONTROL_FEATURES,
     XENIUM_READER_KWARGS,

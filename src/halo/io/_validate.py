@@ -10,6 +10,7 @@ import math
 import re
 from collections.abc import Mapping
 from numbers import Real
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -74,6 +75,8 @@ def check_parameters(
     um_per_px: Any,
     nucleus_options: Any,
     progress: Any,
+    scratch_dir: Any = None,
+    client: Any = None,
 ) -> None:
     """Check the types and ranges of ``segment``'s arguments (their geometric relations are checked apart)."""
     for name, value in (("image_key", image_key), ("points_key", points_key), ("nuclei_key", nuclei_key)):
@@ -106,6 +109,12 @@ def check_parameters(
         raise TypeError(msg)
     if not isinstance(progress, bool):
         msg = f"progress must be True or False, got {progress!r}."
+        raise TypeError(msg)
+    if scratch_dir is not None and not Path(scratch_dir).is_dir():
+        msg = f"scratch_dir={str(scratch_dir)!r} is not an existing folder; create it or pass None (the system's)."
+        raise ValueError(msg)
+    if client is not None and client != "local" and not (hasattr(client, "compute") and hasattr(client, "gather")):
+        msg = f"client must be a dask.distributed Client, 'local' or None, got {type(client).__name__}."
         raise TypeError(msg)
 
 

@@ -247,7 +247,6 @@ def decode_cells(
     distance
         :func:`nucleus_distance` of ``nuclei``, when already computed.
     """
-    from scipy import ndimage
     from skimage.segmentation import watershed
 
     from ..geometry import keep_largest_component

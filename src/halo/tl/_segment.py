@@ -126,8 +126,9 @@ def segment(
         their cell ids), removed when the run ends; the system's temporary folder by default. On a cluster of
         several machines it must be a folder every worker can read.
     client
-        A ``dask.distributed`` client to run the tiles on (e.g. ``Client(LocalCluster())``, dask-jobqueue or
-        Kubernetes); by default dask's current scheduler (threads, or the active client).
+        A ``dask.distributed`` client to run the tiles on (a ``LocalCluster``, dask-jobqueue, Kubernetes), or
+        ``"local"`` to start a ``LocalCluster`` of one single-threaded worker process per core for this run; by
+        default dask's current scheduler (threads, or the active client).
     progress
         Show a progress bar over the tiles.
 
@@ -162,6 +163,7 @@ def segment(
         image_key=image_key, points_key=points_key, nuclei_key=nuclei_key, channel=channel, expansion_um=expansion_um,
         max_reach_um=max_reach_um, tile_um=tile_um, overlap_um=overlap_um, control_pattern=control_pattern,
         min_qv=min_qv, um_per_px=um_per_px, nucleus_options=nucleus_options, progress=progress,
+        scratch_dir=scratch_dir, client=client,
     )  # fmt: skip
     options = NucleusOptions.from_any(nucleus_options)
     check_nucleus_options(options)
@@ -369,6 +371,12 @@ def _run_tiles(tiles, window_source, image_source, transcripts, context, scratch
             )
         )  # fmt: skip
     with _torch_threads_kept():
+        if isinstance(client, str) and client == "local":
+            from distributed import Client, LocalCluster
+
+            with LocalCluster(processes=True, threads_per_worker=1, dashboard_address=None) as cluster:
+                with Client(cluster) as local:
+                    return _gather(local, tasks, progress)
         if client is not None:
             return _gather(client, tasks, progress)
         if progress:
