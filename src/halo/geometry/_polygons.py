@@ -56,10 +56,19 @@ def labels_to_polygons(
     if not mask.any():
         return {}
     transform = Affine.translation(float(offset[0]), float(offset[1])) @ Affine.scale(float(scale))
-    parts: dict[int, list[Polygon]] = {}
+    values, rings, ring_polygon = [], [], []
     for geojson, value in shapes(labels, mask=mask, connectivity=4, transform=transform):
-        ring, *holes = geojson["coordinates"]
-        parts.setdefault(int(value), []).append(Polygon(ring, holes))
+        values.append(int(value))
+        rings += geojson["coordinates"]  # the shell, then any holes
+        ring_polygon += [len(values) - 1] * len(geojson["coordinates"])
+    # built in bulk: one call into GEOS rather than a Python constructor per polygon
+    lengths = [len(r) for r in rings]
+    coords = np.asarray([xy for ring in rings for xy in ring], dtype=np.float64)
+    linear = shapely.linearrings(coords, indices=np.repeat(np.arange(len(rings)), lengths))
+    polygons = shapely.polygons(linear, indices=np.asarray(ring_polygon))
+    parts: dict[int, list[Polygon]] = {}
+    for value, polygon in zip(values, polygons, strict=True):
+        parts.setdefault(value, []).append(polygon)
     return {key: polys[0] if len(polys) == 1 else MultiPolygon(polys) for key, polys in parts.items()}
 
 

@@ -168,25 +168,36 @@ def _split_blobs(foreground: np.ndarray, peaks: np.ndarray, contrast: float) -> 
     """Label foreground blobs, splitting each at the dips between its intensity peaks (h-maxima + watershed).
 
     Each blob is processed on its own crop, with everything outside it masked: a blob's nuclei then depend only on
-    its own pixels, not on the window around it, so the result does not depend on the tiling.
+    its own pixels, not on the window around it, so the result does not depend on the tiling. Blobs are 8-connected
+    (the h-maxima's connectivity), so that with everything outside the blobs set to zero one pass over the window
+    finds the blobs that have two separate plateaus of local maxima: only those can hold two h-maxima and are
+    worth the per-blob search. A blob of fewer than 9 pixels stays whole.
     """
     from scipy import ndimage
     from skimage.measure import label as connected
     from skimage.morphology import h_maxima
     from skimage.segmentation import watershed
 
-    blobs, n_blobs = ndimage.label(foreground)
+    blobs, n_blobs = ndimage.label(foreground, structure=np.ones((3, 3), bool))
     labels = blobs.astype(np.int32)
+    if n_blobs == 0:
+        return labels
+    local = np.where(foreground, peaks, 0)
+    plateaus, _ = ndimage.label((ndimage.maximum_filter(local, size=3) == local) & foreground, np.ones((3, 3), bool))
+    pairs = np.unique(np.stack([blobs[plateaus > 0], plateaus[plateaus > 0]]), axis=1)
+    n_plateaus = np.bincount(pairs[0], minlength=n_blobs + 1)
     next_label = n_blobs + 1
     for blob, crop in enumerate(ndimage.find_objects(blobs), start=1):
+        if n_plateaus[blob] < 2:  # each h-maximum lies on its own plateau of local maxima
+            continue
         mask = blobs[crop] == blob
         if mask.sum() < 9:
             continue
-        local = np.where(mask, peaks[crop], 0)
-        markers, n_markers = connected(h_maxima(local, contrast) & mask, connectivity=2, return_num=True)
+        masked = np.where(mask, peaks[crop], 0)
+        markers, n_markers = connected(h_maxima(masked, contrast) & mask, connectivity=2, return_num=True)
         if n_markers < 2:
             continue
-        split = watershed(-local, markers, mask=mask)
+        split = watershed(-masked, markers, mask=mask)
         labels[crop][mask] = split[mask] + next_label - 1
         next_label += n_markers
     return labels
