@@ -44,4 +44,3 @@ def relabel_sequential_ids(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     lut = np.zeros(lut_size, dtype=np.int32)
     lut[old] = np.arange(1, old.size + 1, dtype=np.int32)
     return lut[labels], old
-

@@ -156,12 +156,9 @@ def dapi_channel(window: np.ndarray, low: float, high: float, factor: int) -> np
 
     A window whose sides are not multiples of ``factor`` is padded at the bottom and right by repeating its edge.
     """
-    image = np.nan_to_num(np.clip((np.asarray(window, np.float32) - low) / (high - low), 0, 1))
-    height, width = model_shape(image.shape, factor)
-    pad = ((0, height * factor - image.shape[0]), (0, width * factor - image.shape[1]))
-    if any(p[1] for p in pad):
-        image = np.pad(image, pad, mode="edge")
-    return image.reshape(height, factor, width, factor).mean(axis=(1, 3))
+    from ..geometry import block_mean
+
+    return block_mean(window, factor, lambda x: np.nan_to_num(np.clip((x - low) / (high - low), 0, 1)))
 
 
 def smoothing_radius(model_um: float) -> int:

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..geometry import keep_largest_component, label_morphology, labels_to_polygons
+from ..geometry import block_mean, block_sample, keep_largest_component, label_morphology, labels_to_polygons
 from ..methods import (
     DapiStatistics,
     NucleusPolygons,
@@ -111,28 +111,9 @@ def _nuclei_for(tile: Tile, window: np.ndarray | None, context: TileContext) -> 
     if isinstance(context.nuclei, NucleusPolygons):
         return context.nuclei.tile(box)
     if isinstance(context.nuclei, str):
-        return nuclei_from_labels(_block_sample(np.asarray(window), f), box, width)
-    image = _block_mean(np.asarray(window, np.float32), f)
+        return nuclei_from_labels(block_sample(np.asarray(window), f), box, width)
+    image = block_mean(window, f)
     return detect_nuclei(image, box, width, context.nuclei, context.nucleus_options, context.grid_um_per_px)
-
-
-def _block_mean(image: np.ndarray, factor: int) -> np.ndarray:
-    """Mean over ``factor`` x ``factor`` blocks; a partial block at the bottom or right repeats the edge."""
-    if factor == 1:
-        return image
-    height, width = -(-image.shape[0] // factor), -(-image.shape[1] // factor)
-    pad = ((0, height * factor - image.shape[0]), (0, width * factor - image.shape[1]))
-    return np.pad(image, pad, mode="edge").reshape(height, factor, width, factor).mean(axis=(1, 3))
-
-
-def _block_sample(labels: np.ndarray, factor: int) -> np.ndarray:
-    """The label at the centre of each ``factor`` x ``factor`` block (labels cannot be averaged)."""
-    if factor == 1:
-        return labels
-    height, width = -(-labels.shape[0] // factor), -(-labels.shape[1] // factor)
-    rows = np.minimum(np.arange(height) * factor + factor // 2, labels.shape[0] - 1)
-    cols = np.minimum(np.arange(width) * factor + factor // 2, labels.shape[1] - 1)
-    return labels[np.ix_(rows, cols)]
 
 
 def _model_probabilities(tile: Tile, inputs: TileInputs, context: TileContext, needed=None) -> np.ndarray:

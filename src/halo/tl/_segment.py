@@ -8,7 +8,7 @@ import os
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -361,8 +361,8 @@ def _run_tiles(tiles, window_source, image_source, transcripts, context, scratch
         raw = None if context.model is None else _model_raw_box(box, context)
         nucleus_window = None
         if window_source is not None and not (raw is not None and window_source is image_source):
-            nucleus_window = window_source[box.y0 : box.y1, box.x0 : box.x1]
-        image_window = None if raw is None else image_source[raw.y0 : raw.y1, raw.x0 : raw.x1]
+            nucleus_window = _LazyWindow.of(window_source, box)
+        image_window = None if raw is None else _LazyWindow.of(image_source, raw)
         nucleus_in_image = raw is not None and window_source is image_source
         tasks.append(
             dask.delayed(_tile_task, pure=True)(
@@ -415,8 +415,33 @@ def _torch_threads_kept():
         torch.set_num_threads(threads)
 
 
+@dataclass(frozen=True)
+class _LazyWindow:
+    """A window of a (dask) raster that only the tile's own task reads, so that no image chunk is held in memory
+    for the tiles still to come: memory stays bounded by the tiles in flight, whatever the image's chunking."""
+
+    data: Any
+
+    @classmethod
+    def of(cls, raster, box: Box) -> _LazyWindow:
+        import dask
+
+        window = raster[box.y0 : box.y1, box.x0 : box.x1]
+        if dask.is_dask_collection(window):
+            (window,) = dask.optimize(window)  # only the chunks it needs travel with it
+        return cls(window)
+
+    def read(self) -> np.ndarray:
+        data = self.data
+        if hasattr(data, "compute"):
+            data = data.compute(scheduler="synchronous")
+        return np.asarray(data)
+
+
 def _tile_task(tile, nucleus_window, image_window, raw, nucleus_in_image, transcripts, context, scratch):
-    """Read the tile's transcripts, segment it, and save its transcripts' cell keys to ``scratch``."""
+    """Read the tile's windows and transcripts, segment it, and save its transcripts' cell keys to ``scratch``."""
+    nucleus_window = None if nucleus_window is None else nucleus_window.read()
+    image_window = None if image_window is None else image_window.read()
     if nucleus_in_image:  # the model's image window holds the nucleus window: read the image once
         box = tile.window
         nucleus_window = image_window[box.y0 - raw.y0 : box.y1 - raw.y0, box.x0 - raw.x0 : box.x1 - raw.x0]
