@@ -417,8 +417,11 @@ def _torch_threads_kept():
 
 @dataclass(frozen=True)
 class _LazyWindow:
-    """A window of a (dask) raster that only the tile's own task reads, so that no image chunk is held in memory
-    for the tiles still to come: memory stays bounded by the tiles in flight, whatever the image's chunking."""
+    """A window of a (dask) raster that only the tile's own task reads.
+
+    No image chunk is then held in memory for the tiles still to come: memory stays bounded by the tiles in flight,
+    whatever the image's chunking.
+    """
 
     data: Any
 
