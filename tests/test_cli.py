@@ -101,3 +101,13 @@ def test_segment_per_fov_on_a_cosmx_store(tmp_path, capsys, caplog):
         table = sdata[f"halo_{fov}_table"]
         assert table.uns["halo"]["params"]["points_key"] == f"{fov}_points" and table.n_obs > 10
         assert f"halo_{fov}_boundaries: {table.n_obs} cell polygons" in out
+
+
+def test_segment_on_a_local_cluster_with_a_scratch_folder(store, tmp_path, capsys):
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    argv = ["segment", str(store), "--method", "expansion", "--scheduler", "local", "--scratch-dir", str(scratch), "-q"]
+    assert main(argv) == 0
+    sdata = read_zarr(store)
+    assert sdata["halo_table"].n_obs == len(sdata["halo_boundaries"]) > 0
+    assert list(scratch.iterdir()) == []  # temporary files removed

@@ -68,6 +68,15 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _client(scheduler: str | None):
+    """``None``, ``'local'``, or a client connected to the dask scheduler at this address."""
+    if scheduler in (None, "local"):
+        return scheduler
+    from distributed import Client
+
+    return Client(scheduler)
+
+
 def _segment(args: argparse.Namespace) -> int:
     from spatialdata import read_zarr
 
@@ -92,6 +101,8 @@ def _segment(args: argparse.Namespace) -> int:
         "min_qv": args.min_qv,
         "um_per_px": args.um_per_px,
         "key_added": args.key_added,
+        "scratch_dir": args.scratch_dir,
+        "client": _client(args.scheduler),
         "progress": not args.quiet,
     }
     start = time.perf_counter()
@@ -163,6 +174,12 @@ def _parser() -> argparse.ArgumentParser:
     seg.add_argument(
         "--per-fov", action="store_true",
         help="segment each field of view on its own (CosMx), writing KEY_ADDED_{fov}_* for each",
+    )  # fmt: skip
+    seg.add_argument("--scratch-dir", help="folder for temporary files (default: the system's temporary folder)")
+    seg.add_argument(
+        "--scheduler", default=None,
+        help="'local' for a dask LocalCluster of worker processes, or the address of a dask scheduler "
+        "(default: dask's threads)",
     )  # fmt: skip
     seg.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     seg.set_defaults(run=_segment)
