@@ -355,6 +355,7 @@ def _run_tiles(tiles, window_source, image_source, transcripts, context, scratch
     """Segment all tiles with dask (on ``client`` when given); each task reads its own transcripts."""
     import dask
 
+    shared = dask.delayed(context, pure=True), dask.delayed(transcripts, pure=True)  # sent once to each worker
     tasks = []
     for tile in tiles:
         box = tile.window
@@ -366,7 +367,7 @@ def _run_tiles(tiles, window_source, image_source, transcripts, context, scratch
         nucleus_in_image = raw is not None and window_source is image_source
         tasks.append(
             dask.delayed(_tile_task, pure=True)(
-                tile, nucleus_window, image_window, raw, nucleus_in_image, transcripts, context, scratch,
+                tile, nucleus_window, image_window, raw, nucleus_in_image, shared[1], shared[0], scratch,
                 dask_key_name=f"halo-tile-{tile.index}",
             )
         )  # fmt: skip
