@@ -56,14 +56,23 @@ class PartitionedTranscripts:
             return np.zeros(0, _FIELDS[name])
         return np.memmap(path, dtype=_FIELDS[name], mode="r")
 
-    def tiles(self, indices: list[int]) -> dict[str, np.ndarray]:
-        """``rows``, ``x``, ``y``, ``gene`` of the transcripts in these tile cores, in order of rows."""
+    def tiles(self, indices: list[int], box: Box | None = None) -> dict[str, np.ndarray]:
+        """``rows``, ``x``, ``y``, ``gene`` of the transcripts in these tile cores (and in ``box``), in row order.
+
+        Row order does not depend on how the points element is partitioned, so neither do sums over them.
+        """
         spans = [(a, b) for t in indices for a, b in zip(self.runs[:, t], self.runs[:, t + 1], strict=True) if b > a]
-        out = {}
-        for name, dtype in _FIELDS.items():
-            data = self._read(name)
-            out[name] = np.concatenate([np.asarray(data[a:b]) for a, b in spans] or [np.zeros(0, dtype)])
-        order = np.argsort(out["rows"], kind="stable")  # row order: the same whatever the partitioning
+        data = {name: self._read(name) for name in _FIELDS}
+        parts = {name: [] for name in _FIELDS}
+        for a, b in spans:  # filtered run by run, so that only what is kept is ever copied whole
+            x, y = np.asarray(data["x"][a:b]), np.asarray(data["y"][a:b])
+            keep = slice(None) if box is None else (x >= box.x0) & (x < box.x1) & (y >= box.y0) & (y < box.y1)
+            parts["x"].append(x[keep])
+            parts["y"].append(y[keep])
+            parts["rows"].append(np.asarray(data["rows"][a:b])[keep])
+            parts["gene"].append(np.asarray(data["gene"][a:b])[keep])
+        out = {name: np.concatenate(v) if v else np.zeros(0, _FIELDS[name]) for name, v in parts.items()}
+        order = np.argsort(out["rows"], kind="stable")
         return {name: values[order] for name, values in out.items()}
 
     def in_box(self, box: Box) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -75,10 +84,8 @@ class PartitionedTranscripts:
             for r in range(box.y0 // c, min(-(-box.y1 // c), n_rows))
             for col in range(box.x0 // c, min(-(-box.x1 // c), self.n_cols))
         ]
-        found = self.tiles(indices)
-        x, y = found["x"], found["y"]
-        inside = (x >= box.x0) & (x < box.x1) & (y >= box.y0) & (y < box.y1)
-        return x[inside] - box.x0, y[inside] - box.y0, found["gene"][inside]
+        found = self.tiles(indices, box)
+        return found["x"] - box.x0, found["y"] - box.y0, found["gene"]
 
 
 def partition_transcripts(
