@@ -64,7 +64,7 @@ class _Layout:
         return min(b, self.shape[0] - row * b), min(b, self.shape[1] - col * b)
 
     def render(self, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
-        """The nuclear image over rows ``y0:y1`` and columns ``x0:x1`` of the slide."""
+        """Draw the nuclear image over rows ``y0:y1`` and columns ``x0:x1`` of the slide."""
         b = self.block_px
         out = np.empty((y1 - y0, x1 - x0), self.glass.dtype)
         for row in range(y0 // b, -(-y1 // b)):
@@ -92,7 +92,7 @@ class _Layout:
             x, y = _orient_points(block.x, block.y, int(self.orientation[row, col]), self.block_px)
             inside = (x < width) & (y < height)
             x, y, gene = x[inside], y[inside], block.gene[inside]
-        return x + col * self.block_px, y + row * self.block_px, gene
+        return _off_pixel_edges(x + col * self.block_px), _off_pixel_edges(y + row * self.block_px), gene
 
 
 def tiled_slide(
@@ -287,6 +287,12 @@ def _orient_points(x: np.ndarray, y: np.ndarray, orientation: int, size: int) ->
     return x, y
 
 
+def _off_pixel_edges(position: np.ndarray) -> np.ndarray:
+    """Positions kept 1e-6 px away from pixel edges, so the round trip through micrometres keeps each one's pixel."""
+    whole = np.floor(position)
+    return whole + np.clip(position - whole, 1e-6, 1 - 1e-6)
+
+
 def _spatialdata(layout: _Layout, genes: list[str], platform: str, chunk_px: int, scale_factors):
     from spatialdata import SpatialData
     from spatialdata.models import Image2DModel, PointsModel
@@ -329,7 +335,7 @@ def _chunks(side: int, chunk: int) -> tuple[int, ...]:
 
 
 def _points(layout: _Layout, genes: list[str], platform: str, feature_key: str):
-    """A dask DataFrame with one partition per grid cell, in row-major order, with a global increasing index."""
+    """Build the transcripts lazily: one partition per grid cell, in row-major order, with a global increasing index."""
     import dask
     import dask.dataframe as dd
 
