@@ -53,6 +53,8 @@ SLIDE_ARCHETYPES = (
     "pancreas_acini",
     "kidney_tubules",
 )
+#: The one field every tile of the scaling slides holds: three archetypes in smooth regions.
+SCALING_TISSUE = "pleomorphic_tumour+dense_lymphoid+fibroblast_stroma"
 #: Tile grid (columns, rows) of the scaling slides.
 GRIDS = {1: (1, 1), 2: (2, 1), 4: (2, 2), 8: (4, 2), 16: (4, 4)}
 TARGETS = {"native_mp_per_s": 10.0, "speedup_vs_sopa": 3.0, "peak_rss_gb": 2.0, "memory_growth": 0.10, "exponent": 1.05}
@@ -124,7 +126,7 @@ def _slide(cache: Path, name: str, spec: dict, args) -> dict:
     if path.exists():
         shutil.rmtree(path)
     result = _run_child({"name": f"generate_{name}", "kind": "generate", "path": str(path), **spec}, cache / "logs")
-    info = {**result, "path": str(path), "spec": spec}
+    info = {**result, "path": str(path), "spec": spec, "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
     info_path.write_text(json.dumps(info, indent=2))
     return info
 
@@ -170,20 +172,23 @@ def _scaling(args, cache: Path) -> dict:
     if len(rows) >= 2:
         pixels = np.array([r["native_mp"] for r in rows])
         seconds = np.array([r["seconds"] for r in rows])
+        cpu = np.array([r["cpu_seconds_total"] for r in rows])
         out["time_exponent"] = round(float(np.polyfit(np.log(pixels), np.log(seconds), 1)[0]), 3)
+        out["cpu_time_exponent"] = round(float(np.polyfit(np.log(pixels), np.log(cpu), 1)[0]), 3)
         out["memory_growth"] = round(rows[-1]["peak_rss_gb"] / rows[0]["peak_rss_gb"] - 1, 3)
         out["from_tiles"], out["to_tiles"] = rows[0]["tiles"], rows[-1]["tiles"]
     return out
 
 
 def _scaling_spec(cols: int, rows: int, args) -> dict:
-    # all tissue, blocks of half a tile: every tile holds a similar mix, so time measures size, not content
+    # every tile the same mixed field (turned or flipped): time and memory measure size, not content
     return {
         "size_um": [cols * args.tile_um, rows * args.tile_um],
         "seed": args.seed,
-        "block_um": args.tile_um / 2,
+        "block_um": args.tile_um,
         "tissue_fraction": 1.0,
-        "archetypes": list(SLIDE_ARCHETYPES),
+        "archetypes": [SCALING_TISSUE],
+        "n_distinct": 1,
     }
 
 
@@ -239,7 +244,7 @@ def _child_generate(task: dict) -> dict:
     sdata = halo.datasets.tiled_slide(
         task["path"], size_um=tuple(size) if isinstance(size, list) else size, seed=task["seed"],
         block_um=task["block_um"], tissue_fraction=task["tissue_fraction"], archetypes=task["archetypes"],
-        progress=False,
+        n_distinct=task.get("n_distinct", 6), progress=False,
     )  # fmt: skip
     seconds = time.perf_counter() - start
     image = _scale0(sdata)
@@ -342,7 +347,7 @@ class _HaloOnPatch:
 
         import halo.model
 
-        smallest = spatialdata.get_pyramid_levels(sdata["morphology_focus"], n=-1)
+        smallest = spatialdata.get_pyramid_levels(sdata["morphology_focus"])[-1]
         low, high = np.percentile(np.asarray(smallest.data[0]), [1.0, 99.9])
         embedding = np.zeros((1, halo.model.N_CHANNELS - 2), np.float32)
         stats = halo.model.SlideStatistics(float(low), float(max(high, low + 1)), 1.0, embedding)
@@ -457,9 +462,13 @@ def main(argv: list[str] | None = None) -> dict:
         "tile_um": args.tile_um,
         "targets": TARGETS,
     }
+    result["generation"] = [
+        _slide(cache, f"slide_{size:g}um_seed{args.seed}", _slide_spec(args, size), args) for size in args.generate_um
+    ]
     if not args.skip_slide:
-        slide = _slide(cache, f"slide_{args.size_um:g}um_seed{args.seed}", _slide_spec(args), args)
+        slide = _slide(cache, f"slide_{args.size_um:g}um_seed{args.seed}", _slide_spec(args, args.size_um), args)
         result["slide"] = slide
+        result["generation"].append(slide)
         result["end_to_end"] = {
             m: _segment(slide, f"slide_{m}", m, args, cache) for m in ("halo", "expansion") if m not in args.skip_method
         }
@@ -481,9 +490,9 @@ def main(argv: list[str] | None = None) -> dict:
     return result
 
 
-def _slide_spec(args) -> dict:
+def _slide_spec(args, size_um: float) -> dict:
     return {
-        "size_um": args.size_um,
+        "size_um": size_um,
         "seed": args.seed,
         "block_um": 500.0,
         "tissue_fraction": 0.75,
@@ -501,6 +510,9 @@ def _parse(argv):
     parser.add_argument("--backbone-batches", type=int, default=2, help="measured Cellpose-SAM-sized patches")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-slide", action="store_true", help="no end-to-end run on the big slide")
+    parser.add_argument(
+        "--generate-um", type=float, action="append", default=[], help="also generate (not segment) a slide this wide"
+    )
     parser.add_argument("--skip-method", action="append", default=[], choices=("halo", "expansion"))
     parser.add_argument("--skip-scaling", action="store_true")
     parser.add_argument("--skip-sopa", action="store_true")
@@ -578,8 +590,31 @@ def _markdown(r: dict) -> str:
             f"| {c['metric']} | {c['target']} | {c['measured']} | {'yes' if c['met'] else 'no'} |" for c in r["checks"]
         ]
         lines.append("")
-    lines += _slide_section(r) + _scaling_section(r) + _sopa_section(r) + _backbone_section(r)
+    lines += _generation_section(r) + _slide_section(r) + _scaling_section(r) + _sopa_section(r) + _backbone_section(r)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _generation_section(r: dict) -> list[str]:
+    if not r.get("generation"):
+        return []
+    out = [
+        "## Synthetic slides",
+        "",
+        "`halo.datasets.tiled_slide(path, size_um=..., seed=0, archetypes=...)` with six transcript-rich archetypes "
+        "in blocks of 500 um, three quarters of them tissue (the rest glass), written to zarr chunk by chunk "
+        "(generated once, cached; timed in its own process when generated).",
+        "",
+        "| side um | pixels | gigapixels | transcripts | tissue blocks | seconds | peak RSS GB | disk GB | generated |",
+        "| ---: | --- | ---: | ---: | --- | ---: | ---: | ---: | --- |",
+    ]
+    for s in r["generation"]:
+        h, w = s["shape_px"]
+        out.append(
+            f"| {s['spec']['size_um']:g} | {w} x {h} | {s['pixels'] / 1e9:.3f} | {s['n_transcripts']:,} "
+            f"| {s['tissue_blocks']} of {s['blocks']} | {s['seconds']:.0f} | {s['peak_rss_gb']:.2f} | {s['disk_gb']} "
+            f"| {s.get('generated', '')} |"
+        )
+    return [*out, ""]
 
 
 def _slide_section(r: dict) -> list[str]:
@@ -590,11 +625,9 @@ def _slide_section(r: dict) -> list[str]:
     out = [
         "## End to end",
         "",
-        f"Slide: `halo.datasets.tiled_slide(size_um={s['spec']['size_um']:g}, seed={s['spec']['seed']})`, {w} x {h} px "
-        f"({s['pixels'] / 1e9:.2f} gigapixels), {s['n_transcripts']:,} transcripts, {s['tissue_blocks']} of "
-        f"{s['blocks']} blocks of 500 um holding tissue (the rest glass), {s['disk_gb']} GB on disk. Generated in "
-        f"{s['seconds']:.0f} s with a peak RSS of {s['peak_rss_gb']} GB (once; cached). `halo.tl.segment(sdata, "
-        f"method=..., tile_um={r['tile_um']:g})` timed alone, results written into the zarr store.",
+        f"The {s['spec']['size_um']:g} um slide: {w} x {h} px ({s['pixels'] / 1e9:.3f} gigapixels), "
+        f"{s['n_transcripts']:,} transcripts. `halo.tl.segment(sdata, method=..., tile_um={r['tile_um']:g})` timed "
+        "alone on a fresh copy of the store, results written into it.",
         "",
         "| method | seconds | CPU seconds | native MP/s | transcripts/s | cells/s | cells | peak RSS GB |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -627,22 +660,25 @@ def _scaling_section(r: dict) -> list[str]:
     out = [
         "## Scaling",
         "",
-        f"Slides of exactly n tile cores of {r['tile_um']:g} um (all tissue, blocks of {r['tile_um'] / 2:g} um so "
-        'every tile holds a similar mix), `method="halo"`.',
+        f"Slides of exactly n tile cores of {r['tile_um']:g} um, every tile the same simulated field "
+        f"(`{SCALING_TISSUE}`, turned or flipped), so that time and memory measure size, not content; "
+        '`method="halo"`.',
         "",
-        "| tiles | native MP | transcripts | seconds | native MP/s | cells | peak RSS GB |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| tiles | native MP | transcripts | seconds | CPU seconds | native MP/s | cells | peak RSS GB |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in s["rows"]:
         out.append(
             f"| {row['tiles']} | {row['native_mp']:.1f} | {row['slide']['n_transcripts']:,} | {row['seconds']:.1f} "
-            f"| {row['native_mp_per_s']:.2f} | {row['n_cells']:,} | {row['peak_rss_gb']:.2f} |"
+            f"| {row['cpu_seconds_total']:.0f} | {row['native_mp_per_s']:.2f} | {row['n_cells']:,} "
+            f"| {row['peak_rss_gb']:.2f} |"
         )
     if "time_exponent" in s:
         out += [
             "",
-            f"Time exponent (log-log slope of seconds against pixels): {s['time_exponent']}; memory growth from "
-            f"{s['from_tiles']} to {s['to_tiles']} tiles: {100 * s['memory_growth']:.1f}%.",
+            f"Time exponent (log-log slope of seconds against pixels): {s['time_exponent']} in wall time, "
+            f"{s['cpu_time_exponent']} in CPU time (less sensitive to other work on the shared cores); memory growth "
+            f"from {s['from_tiles']} to {s['to_tiles']} tiles: {100 * s['memory_growth']:.1f}%.",
         ]
     return [*out, ""]
 
@@ -664,14 +700,15 @@ def _sopa_section(r: dict) -> list[str]:
         "takes nuclei from the network's nucleus channel (threshold and label, lighter than halo's own nucleus "
         "detection) and grows cells with `halo.model.decode_cells`: speed only, not halo's cells.",
         "",
-        "| pipeline | seconds | native MP/s | cells | peak RSS GB |",
-        "| --- | ---: | ---: | ---: | ---: |",
-        f"| halo.tl.segment | {ha['seconds']:.1f} | {ha['native_mp_per_s']:.2f} | {ha['n_cells']:,} "
-        f"| {ha['peak_rss_gb']:.2f} |",
-        f"| sopa + halo network | {so['seconds']:.1f} | {so['native_mp_per_s']:.2f} | {so['n_cells']:,} "
-        f"| {so['peak_rss_gb']:.2f} |",
+        "| pipeline | seconds | CPU seconds | native MP/s | cells | peak RSS GB |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        *(
+            f"| {name} | {x['seconds']:.1f} | {x['cpu_seconds_total']:.0f} | {x['native_mp_per_s']:.2f} "
+            f"| {x['n_cells']:,} | {x['peak_rss_gb']:.2f} |"
+            for name, x in (("halo.tl.segment", ha), ("sopa + halo network", so))
+        ),
         "",
-        f"halo is {s['speedup']}x faster. sopa's stages (seconds): "
+        f"Speed-up of halo over sopa (wall time): {s['speedup']}x. sopa's stages (seconds): "
         + ", ".join(f"{k} {v:.1f}" for k, v in so["timings"].items())
         + ".",
         "",

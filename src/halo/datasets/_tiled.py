@@ -141,7 +141,8 @@ def tiled_slide(
     n_distinct
         How many distinct fields are simulated (fewer when the slide has fewer tissue cells).
     archetypes
-        Archetypes of the fields, cycled; by default ``n_distinct`` different ones chosen by the seed.
+        Tissues of the fields, cycled (anything :func:`simulate_tissue` takes: an archetype, ``"mixed"``,
+        archetypes joined by ``"+"``); by default ``n_distinct`` different archetypes chosen by the seed.
     chunk_px
         Side of the image chunks written.
     scale_factors
@@ -212,9 +213,9 @@ def _check(path, width_um, height_um, block_um, tissue_fraction, n_distinct, chu
     if n_distinct < 1 or chunk_px < 64:
         msg = f"n_distinct must be >= 1 and chunk_px >= 64, got {n_distinct!r} and {chunk_px!r}."
         raise ValueError(msg)
-    unknown = [a for a in archetypes or () if a not in ARCHETYPES]
+    unknown = [a for a in archetypes or () if not set(a.split("+")) <= set(ARCHETYPES) and a not in ("mixed", "random")]
     if unknown:
-        msg = f"Unknown archetypes {unknown}; choose from {list(ARCHETYPES)}."
+        msg = f"Unknown archetypes {unknown}; use {list(ARCHETYPES)}, 'mixed', 'random' or archetypes joined by '+'."
         raise ValueError(msg)
     if path.exists() and not overwrite:
         msg = f"{path} already exists; pass overwrite=True to replace it, or open it with spatialdata.read_zarr."
