@@ -59,6 +59,7 @@ SCALING_TISSUE = "pleomorphic_tumour+dense_lymphoid+fibroblast_stroma"
 GRIDS = {1: (1, 1), 2: (2, 1), 4: (2, 2), 8: (4, 2), 16: (4, 4)}
 TARGETS = {"native_mp_per_s": 10.0, "speedup_vs_sopa": 3.0, "peak_rss_gb": 2.0, "memory_growth": 0.10, "exponent": 1.05}
 RESULT_MARK = "SPEED-RESULT "
+NUCLEUS_MIN_UM2 = 6.0  # halo's default smallest nucleus
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -287,8 +288,17 @@ def _child_segment(task: dict) -> dict:
         "n_tiles": int(params["n_tiles"]) if "n_tiles" in params else None,
         "overlap_um": float(params["overlap_um"]),
         "max_reach_um": float(params["max_reach_um"]),
-        "timings": {k: round(float(v), 2) for k, v in dict(timings).items()} if timings is not None else None,
+        "timings": _with_rest(timings, seconds),
     }
+
+
+def _with_rest(timings, seconds: float) -> dict | None:
+    """halo's stage timings, plus the time they leave out (writing the results)."""
+    if timings is None:
+        return None
+    out = {k: round(float(v), 2) for k, v in dict(timings).items()}
+    out["rest (writing)"] = round(seconds - sum(out.values()), 2)
+    return out
 
 
 def _child_sopa(task: dict) -> dict:
@@ -332,9 +342,10 @@ class _HaloOnPatch:
     """sopa's segmentation callable: a ``(1, Y, X)`` DAPI patch to cell labels, with halo's network.
 
     The network reads the DAPI channel scaled with the slide's percentiles; its transcript channels are zero (sopa
-    hands the callable an image only): the cells are not halo's, the work per pixel is. Nuclei are the network's
-    nucleus channel thresholded at 0.5 and labelled (lighter than halo's own nucleus detection); cells are grown
-    from them with ``halo.model.decode_cells``, as halo does.
+    hands the callable an image only): the cells are not halo's, the work per pixel is. As in halo, everything runs
+    on the network's grid (2 x 2 native pixels): nuclei are the network's nucleus channel thresholded at 0.5 and
+    labelled (lighter than halo's own nucleus detection), cells are grown from them with
+    ``halo.model.decode_cells``, and the labels are repeated back to native pixels for sopa.
     """
 
     def __init__(self, net, stats, max_reach_um: float):
@@ -359,10 +370,11 @@ class _HaloOnPatch:
 
         import halo.model as hm
 
-        if os.getpid() != self.pid:  # a sopa dask worker: one thread each, as halo's forked workers
+        if os.getpid() != self.pid:  # a sopa dask worker: one thread each, as halo's tiles run
             torch.set_num_threads(1)
         dapi = patch[0]
         factor = hm.bin_factor(UM_PER_PX)
+        grid_um = factor * UM_PER_PX
         height, width = hm.model_shape(dapi.shape, factor)
         box = (0, height, 0, width)
         empty = (np.zeros(0), np.zeros(0), np.zeros(0, np.int64))
@@ -370,17 +382,19 @@ class _HaloOnPatch:
             self.net, dapi, empty, self.stats, raw_model=box, want_model=box, slide_model=(height, width),
             factor=factor, um_per_px=UM_PER_PX,
         )  # fmt: skip
-        probabilities = hm.upsample(probabilities, factor, dapi.shape)
         nuclei = ndimage.label(probabilities[2] >= 128)[0]
-        area = np.bincount(nuclei.ravel()) * UM_PER_PX**2
-        nuclei = np.where((area >= 6.0)[nuclei] & (nuclei > 0), nuclei, 0)
-        return hm.decode_cells(
-            probabilities[0], probabilities[1], nuclei, self.max_reach_um / UM_PER_PX,
-            boundary_weight_px=hm.BOUNDARY_WEIGHT_UM / UM_PER_PX,
+        area = np.bincount(nuclei.ravel()) * grid_um**2
+        nuclei = np.where((area >= NUCLEUS_MIN_UM2)[nuclei] & (nuclei > 0), nuclei, 0)
+        cells = hm.decode_cells(
+            probabilities[0], probabilities[1], nuclei, self.max_reach_um / grid_um,
+            boundary_weight_px=hm.BOUNDARY_WEIGHT_UM / grid_um,
         )  # fmt: skip
+        return np.repeat(np.repeat(cells, factor, axis=0), factor, axis=1)[: dapi.shape[0], : dapi.shape[1]]
 
 
 def _child_backbone(task: dict) -> dict:
+    import contextlib
+
     import torch
 
     torch.manual_seed(0)
@@ -396,9 +410,12 @@ def _child_backbone(task: dict) -> dict:
         net = hm.pretrained().eval()
         channels, factor = hm.N_CHANNELS, hm.bin_factor(UM_PER_PX)
         useful = (hm.PATCH_STRIDE / (hm.PATCH_STRIDE + 2 * hm.PATCH_CONTEXT)) ** 2
-    batch = torch.rand(task["batch_size"], channels, 256, 256)
+    # as halo's predict_batch runs it: channels-last, autocast to the half type when asked
+    batch = torch.rand(task["batch_size"], channels, 256, 256).contiguous(memory_format=torch.channels_last)
+    half = task["dtype"] != "float32"
+    autocast = torch.autocast("cpu", dtype=getattr(torch, task["dtype"])) if half else contextlib.nullcontext()
     seconds = []
-    with torch.inference_mode():
+    with torch.inference_mode(), autocast:
         for _ in range(task["batches"] + 1):  # the first batch warms up and is not counted
             start = time.perf_counter()
             net(batch)
@@ -406,17 +423,39 @@ def _child_backbone(task: dict) -> dict:
     per_batch = float(np.mean(seconds[1:]))
     input_mp_per_s = task["batch_size"] * 256 * 256 / 1e6 / per_batch
     return {
+        "net": task["net"],
+        "dtype": task["dtype"],
         "seconds": round(float(np.sum(seconds)), 2),
         "parameters_m": round(sum(p.numel() for p in net.parameters()) / 1e6, 1),
         "batch_size": task["batch_size"],
         "batches": task["batches"],
-        "seconds_per_patch": round(per_batch / task["batch_size"], 3),
+        "seconds_per_patch": round(per_batch / task["batch_size"], 4),
         "input_mp_per_s": round(input_mp_per_s, 4),
         # native pixels per network pixel (factor^2), times the share of each patch whose outputs are kept
         "native_mp_per_s": round(input_mp_per_s * factor**2 * useful, 4),
         "native_px_per_input_px": round(factor**2 * useful, 3),
         "torch_threads": torch.get_num_threads(),
     }
+
+
+def _backbones(args, cache: Path) -> dict:
+    """Each network in float32 and, where this CPU has native bfloat16 (what halo then runs), in bfloat16."""
+    import torch
+
+    import halo.model
+
+    half = halo.model.half_precision_dtype(torch.device("cpu"))
+    dtypes = ["float32"] + ([str(half).removeprefix("torch.")] if half is not None else [])
+    sizes = {
+        "cellpose_sam": {"batch_size": 1, "batches": args.backbone_batches},
+        "halo": {"batch_size": 8, "batches": 4},
+    }
+    runs = {}
+    for net, size in sizes.items():
+        for dtype in dtypes:
+            task = {"name": f"backbone_{net}_{dtype}", "kind": "backbone", "net": net, "dtype": dtype, **size}
+            runs[f"{net}_{dtype}"] = _run_child(task, cache / "logs")
+    return {"halo_runs_in": dtypes[-1], "runs": runs}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -476,13 +515,7 @@ def main(argv: list[str] | None = None) -> dict:
     if not args.skip_sopa:
         result["sopa"] = _sopa(args, cache, result["scaling"])
     if not args.skip_backbone:
-        result["backbone"] = {
-            net: _run_child({"name": f"backbone_{net}", "kind": "backbone", "net": net, **sizes}, cache / "logs")
-            for net, sizes in (
-                ("cellpose_sam", {"batch_size": 1, "batches": args.backbone_batches}),
-                ("halo", {"batch_size": 8, "batches": 4}),
-            )
-        }
+        result["backbone"] = _backbones(args, cache)
     result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     result["benchmark_minutes"] = round((time.perf_counter() - started) / 60, 1)
     result["checks"] = _checks(result)
@@ -697,8 +730,9 @@ def _sopa_section(r: dict) -> list[str]:
         f"CLAHE preprocessing off) with a callable running halo's network on each patch, sopa's conflict resolution, "
         f"then `aggregate` (transcript counts; channel intensities off), with sopa's `{so['backend']}` backend. The "
         "callable feeds the network the DAPI patch with its transcript channels zero (sopa hands it an image only), "
-        "takes nuclei from the network's nucleus channel (threshold and label, lighter than halo's own nucleus "
-        "detection) and grows cells with `halo.model.decode_cells`: speed only, not halo's cells.",
+        "works on the network's grid as halo does, takes nuclei from the network's nucleus channel (threshold and "
+        "label, lighter than halo's own nucleus detection), grows cells with `halo.model.decode_cells` and repeats "
+        "the labels back to native pixels: speed only, not halo's cells.",
         "",
         "| pipeline | seconds | CPU seconds | native MP/s | cells | peak RSS GB |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
@@ -727,25 +761,32 @@ def _backbone_section(r: dict) -> list[str]:
     out = [
         "## Network throughput",
         "",
-        "Forward passes on 256 x 256 patches in fp32 on this CPU (the first batch not counted). Cellpose-SAM reads "
-        "native pixels, so its native MP/s is its input rate (an upper bound: Cellpose's tile overlap lowers it); "
-        "halo's network reads 2 x 2 binned pixels (0.425 um) and keeps the central 208 x 208 of each 256 x 256 patch.",
+        "Forward passes on 256 x 256 patches on this CPU, channels-last, in float32 and in bfloat16 (autocast) where "
+        f"the CPU has it natively; halo's tiles run its network in {b['halo_runs_in']} here. The first batch is not "
+        "counted. Cellpose-SAM reads native pixels, so its native MP/s is its input rate (an upper bound: Cellpose's "
+        "tile overlap lowers it); halo's network reads 2 x 2 binned pixels (0.425 um) and keeps the central "
+        "208 x 208 of each 256 x 256 patch. The network is built in plain torch with Cellpose-SAM's layer shapes "
+        "(`benchmarks/cellpose_sam_sized.py`).",
         "",
-        "| network | parameters (M) | batch | s per patch | input MP/s | native MP/s |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| network | dtype | parameters (M) | batch | s per patch | input MP/s | native MP/s |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for key, x in b.items():
+    for x in b["runs"].values():
         out.append(
-            f"| {names[key]} | {x['parameters_m']:.1f} | {x['batch_size']} | {x['seconds_per_patch']:.3f} "
-            f"| {x['input_mp_per_s']:.4f} | {x['native_mp_per_s']:.4f} |"
+            f"| {names[x['net']]} | {x['dtype']} | {x['parameters_m']:.1f} | {x['batch_size']} "
+            f"| {x['seconds_per_patch']:.4f} | {x['input_mp_per_s']:.4f} | {x['native_mp_per_s']:.4f} |"
         )
-    if {"cellpose_sam", "halo"} <= set(b):
-        ratio = b["halo"]["native_mp_per_s"] / b["cellpose_sam"]["native_mp_per_s"]
-        hours = 1000 / b["cellpose_sam"]["native_mp_per_s"] / 3600
+    best = {
+        net: max(x["native_mp_per_s"] for x in b["runs"].values() if x["net"] == net)
+        for net in ("cellpose_sam", "halo")
+        if any(x["net"] == net for x in b["runs"].values())
+    }
+    if len(best) == 2:
         out += [
             "",
-            f"Per native pixel halo's network is {ratio:,.0f}x faster; the Cellpose-SAM-sized network alone would "
-            f"take {hours:,.1f} hours per gigapixel here.",
+            f"Each at its fastest, halo's network covers {best['halo'] / best['cellpose_sam']:,.0f}x more native "
+            f"pixels per second; the Cellpose-SAM-sized network alone would take "
+            f"{1000 / best['cellpose_sam'] / 3600:,.1f} hours per gigapixel on this machine.",
         ]
     return [*out, ""]
 
