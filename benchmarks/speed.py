@@ -66,7 +66,7 @@ NUCLEUS_MIN_UM2 = 6.0  # halo's default smallest nucleus
 # parent: run each configuration in a child process and watch its memory
 
 
-def _run_child(task: dict, log_dir: Path, timeout: float | None = None) -> dict:
+def _run_child(task: dict, log_dir: Path) -> dict:
     """Run ``task`` in a fresh interpreter; return its result with the peak memory of its whole process tree."""
     import psutil
 
@@ -76,12 +76,10 @@ def _run_child(task: dict, log_dir: Path, timeout: float | None = None) -> dict:
     command = [sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(task)]
     logger.info("running %s", task["name"])
     start = time.perf_counter()
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True, env=env, cwd=ROOT)
-        peak = _watch_memory(psutil.Process(proc.pid), proc, timeout)
-        out = proc.stdout.read()
-        proc.wait()
-    lines = [line for line in out.splitlines() if line.startswith(RESULT_MARK)]
+    with open(log_path, "w") as log:  # a file, not a pipe: a chatty child never blocks on a full pipe
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT)
+        peak = _watch_memory(psutil.Process(proc.pid), proc)
+    lines = [line for line in log_path.read_text().splitlines() if line.startswith(RESULT_MARK)]
     if proc.returncode != 0 or not lines:
         msg = f"{task['name']} failed (exit {proc.returncode}); see {log_path}"
         raise RuntimeError(msg)
@@ -91,20 +89,17 @@ def _run_child(task: dict, log_dir: Path, timeout: float | None = None) -> dict:
     return result
 
 
-def _watch_memory(process, proc, timeout: float | None) -> float:
+def _watch_memory(process, proc) -> float:
     """Peak resident memory (GB) of ``process`` and its children, sampled every 0.1 s until it exits."""
     import psutil
 
-    peak, start = 0.0, time.monotonic()
+    peak = 0.0
     while proc.poll() is None:
         try:
             tree = [process, *process.children(recursive=True)]
             peak = max(peak, sum(p.memory_info().rss for p in tree) / 1e9)
-        except psutil.Error:
+        except psutil.Error:  # a child exited between listing and reading
             pass
-        if timeout is not None and time.monotonic() - start > timeout:
-            proc.kill()
-            break
         time.sleep(0.1)
     return peak
 
@@ -197,7 +192,7 @@ def _sopa(args, cache: Path, scaling: dict) -> dict:
     n = args.sopa_tiles
     cols, rows_ = GRIDS[n]
     slide = _slide(cache, f"tiles{n}_{args.tile_um:g}um_seed{args.seed}", _scaling_spec(cols, rows_, args), args)
-    same = [r for r in scaling.get("rows", []) if r["tiles"] == n]
+    same = [r for r in scaling.get("rows", []) if r["tiles"] == n and "error" not in r]
     halo_run = same[0] if same else {**_segment(slide, f"halo_{n}_tiles", "halo", args, cache), "tiles": n}
     task = {
         "name": f"sopa_{n}_tiles",
@@ -509,18 +504,29 @@ def main(argv: list[str] | None = None) -> dict:
         result["slide"] = slide
         result["generation"].append(slide)
         result["end_to_end"] = {
-            m: _segment(slide, f"slide_{m}", m, args, cache) for m in ("halo", "expansion") if m not in args.skip_method
+            m: _attempt(_segment, slide, f"slide_{m}", m, args, cache)
+            for m in ("halo", "expansion")
+            if m not in args.skip_method
         }
-    result["scaling"] = {} if args.skip_scaling else _scaling(args, cache)
+    result["scaling"] = {} if args.skip_scaling else _attempt(_scaling, args, cache)
     if not args.skip_sopa:
-        result["sopa"] = _sopa(args, cache, result["scaling"])
+        result["sopa"] = _attempt(_sopa, args, cache, result["scaling"])
     if not args.skip_backbone:
-        result["backbone"] = _backbones(args, cache)
+        result["backbone"] = _attempt(_backbones, args, cache)
     result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     result["benchmark_minutes"] = round((time.perf_counter() - started) / 60, 1)
     result["checks"] = _checks(result)
     _write(result, args.output)
     return result
+
+
+def _attempt(func, *args) -> dict:
+    """``func(*args)``, or what went wrong when a measured child failed, so the other measurements still get written."""
+    try:
+        return func(*args)
+    except RuntimeError as error:
+        logger.error("%s", error)
+        return {"error": str(error)}
 
 
 def _slide_spec(args, size_um: float) -> dict:
@@ -572,11 +578,11 @@ def _checks(result: dict) -> list[dict]:
     """Each target, what was measured against it, and whether it is met."""
     rows = []
     e2e = result.get("end_to_end", {}).get("halo")
-    if e2e:
+    if e2e and "error" not in e2e:
         mp = result["slide"]["pixels"] / 1e6
         rows.append(_check("end to end, native MP/s (halo)", ">=", "native_mp_per_s", e2e["native_mp_per_s"]))
         rows.append(_check(f"peak RSS GB on the {mp:.0f} MP slide (halo)", "<", "peak_rss_gb", e2e["peak_rss_gb"]))
-    if result.get("sopa"):
+    if result.get("sopa") and "error" not in result["sopa"]:
         speedup = result["sopa"]["speedup"]
         rows.append(_check("speed-up over sopa driving the same network", ">=", "speedup_vs_sopa", speedup))
     scaling = result.get("scaling", {})
@@ -666,12 +672,15 @@ def _slide_section(r: dict) -> list[str]:
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, e in r["end_to_end"].items():
+        if "error" in e:
+            out.append(f"| {name} | failed: {e['error']} | | | | | | |")
+            continue
         out.append(
             f"| {name} | {e['seconds']:.1f} | {e['cpu_seconds_total']:.0f} | {e['native_mp_per_s']:.2f} "
             f"| {e['transcripts_per_s']:,} | {e['cells_per_s']:,.0f} | {e['n_cells']:,} | {e['peak_rss_gb']:.2f} |"
         )
     out.append("")
-    out += _stages_table({k: e.get("timings") for k, e in r["end_to_end"].items()})
+    out += _stages_table({k: e.get("timings") for k, e in r["end_to_end"].items() if "error" not in e})
     return out
 
 
@@ -690,6 +699,8 @@ def _scaling_section(r: dict) -> list[str]:
     s = r.get("scaling")
     if not s:
         return []
+    if "error" in s:
+        return ["## Scaling", "", f"Failed: {s['error']}", ""]
     out = [
         "## Scaling",
         "",
@@ -720,6 +731,8 @@ def _sopa_section(r: dict) -> list[str]:
     s = r.get("sopa")
     if not s:
         return []
+    if "error" in s:
+        return ["## sopa driving the same network", "", f"Failed: {s['error']}", ""]
     so, ha = s["sopa"], s["halo"]
     out = [
         "## sopa driving the same network",
@@ -754,6 +767,8 @@ def _backbone_section(r: dict) -> list[str]:
     b = r.get("backbone")
     if not b:
         return []
+    if "error" in b:
+        return ["## Network throughput", "", f"Failed: {b['error']}", ""]
     names = {
         "cellpose_sam": "Cellpose-SAM-sized (SAM ViT-L encoder, patch 8, global attention; random weights)",
         "halo": "halo U-Net (shipped weights)",
@@ -794,6 +809,6 @@ def _backbone_section(r: dict) -> list[str]:
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--child":
         child_result = _child(json.loads(sys.argv[2]))
-        print(RESULT_MARK + json.dumps(child_result), flush=True)
+        print("\n" + RESULT_MARK + json.dumps(child_result), flush=True)
     else:
         main()
