@@ -357,7 +357,7 @@ class _HaloOnPatch:
         low, high = np.percentile(np.asarray(smallest.data[0]), [1.0, 99.9])
         embedding = np.zeros((1, halo.model.N_CHANNELS - 2), np.float32)
         stats = halo.model.SlideStatistics(float(low), float(max(high, low + 1)), 1.0, embedding)
-        return cls(halo.model.pretrained(), stats, max_reach_um)
+        return cls(halo.model.for_inference(halo.model.pretrained(), "cpu"), stats, max_reach_um)
 
     def __call__(self, patch: np.ndarray) -> np.ndarray:
         import torch
@@ -388,8 +388,6 @@ class _HaloOnPatch:
 
 
 def _child_backbone(task: dict) -> dict:
-    import contextlib
-
     import torch
 
     torch.manual_seed(0)
@@ -402,15 +400,15 @@ def _child_backbone(task: dict) -> dict:
     else:
         import halo.model as hm
 
-        net = hm.pretrained().eval()
+        net = hm.for_inference(hm.pretrained(), "cpu")  # as halo runs it: batch norms folded, channels-last
         channels, factor = hm.N_CHANNELS, hm.bin_factor(UM_PER_PX)
         useful = (hm.PATCH_STRIDE / (hm.PATCH_STRIDE + 2 * hm.PATCH_CONTEXT)) ** 2
-    # as halo's predict_batch runs it: channels-last, autocast to the half type when asked
-    batch = torch.rand(task["batch_size"], channels, 256, 256).contiguous(memory_format=torch.channels_last)
-    half = task["dtype"] != "float32"
-    autocast = torch.autocast("cpu", dtype=getattr(torch, task["dtype"])) if half else contextlib.nullcontext()
+    dtype = getattr(torch, task["dtype"])
+    net = net.to(dtype, memory_format=torch.channels_last)
+    batch = torch.rand(task["batch_size"], channels, 256, 256, dtype=dtype)
+    batch = batch.contiguous(memory_format=torch.channels_last)
     seconds = []
-    with torch.inference_mode(), autocast:
+    with torch.inference_mode():
         for _ in range(task["batches"] + 1):  # the first batch warms up and is not counted
             start = time.perf_counter()
             net(batch)
@@ -434,7 +432,7 @@ def _child_backbone(task: dict) -> dict:
 
 
 def _backbones(args, cache: Path) -> dict:
-    """Each network in float32 and, where this CPU has native bfloat16 (what halo then runs), in bfloat16."""
+    """Each network with float32 weights and, where this CPU has fast half precision (what halo then runs), half."""
     import torch
 
     import halo.model
@@ -443,7 +441,7 @@ def _backbones(args, cache: Path) -> dict:
     dtypes = ["float32"] + ([str(half).removeprefix("torch.")] if half is not None else [])
     sizes = {
         "cellpose_sam": {"batch_size": 1, "batches": args.backbone_batches},
-        "halo": {"batch_size": 8, "batches": 4},
+        "halo": {"batch_size": 8, "batches": 20},
     }
     runs = {}
     for net, size in sizes.items():
@@ -771,17 +769,17 @@ def _backbone_section(r: dict) -> list[str]:
         return ["## Network throughput", "", f"Failed: {b['error']}", ""]
     names = {
         "cellpose_sam": "Cellpose-SAM-sized (SAM ViT-L encoder, patch 8, global attention; random weights)",
-        "halo": "halo U-Net (shipped weights)",
+        "halo": "halo U-Net (shipped weights, batch norms folded)",
     }
     out = [
         "## Network throughput",
         "",
-        "Forward passes on 256 x 256 patches on this CPU, channels-last, in float32 and in bfloat16 (autocast) where "
-        f"the CPU has it natively; halo's tiles run its network in {b['halo_runs_in']} here. The first batch is not "
-        "counted. Cellpose-SAM reads native pixels, so its native MP/s is its input rate (an upper bound: Cellpose's "
-        "tile overlap lowers it); halo's network reads 2 x 2 binned pixels (0.425 um) and keeps the central "
-        "208 x 208 of each 256 x 256 patch. The network is built in plain torch with Cellpose-SAM's layer shapes "
-        "(`benchmarks/cellpose_sam_sized.py`).",
+        "Forward passes on 256 x 256 patches on this CPU, channels-last, with float32 weights and, where the CPU "
+        f"has it natively, bfloat16 weights; halo runs its network in {b['halo_runs_in']} here, batch norms folded. "
+        "The first batch is not counted. Cellpose-SAM reads native pixels, so its native MP/s is its input rate "
+        "(an upper bound: Cellpose's tile overlap lowers it); halo's network reads 2 x 2 binned pixels (0.425 um) "
+        "and keeps the central 208 x 208 of each 256 x 256 patch. The Cellpose-SAM-sized network is built in plain "
+        "torch with Cellpose-SAM's layer shapes (`benchmarks/cellpose_sam_sized.py`).",
         "",
         "| network | dtype | parameters (M) | batch | s per patch | input MP/s | native MP/s |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
