@@ -513,9 +513,19 @@ def main(argv: list[str] | None = None) -> dict:
         result["backbone"] = _attempt(_backbones, args, cache)
     result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     result["benchmark_minutes"] = round((time.perf_counter() - started) / 60, 1)
+    result["gigapixel_run_minutes_estimate"] = _gigapixel_estimate(result)
     result["checks"] = _checks(result)
     _write(result, args.output)
     return result
+
+
+def _gigapixel_estimate(result: dict) -> float | None:
+    """Minutes the run would take with a 1-gigapixel end-to-end slide: its segment times scaled linearly."""
+    runs = [e for e in result.get("end_to_end", {}).values() if "error" not in e]
+    if not runs or result["slide"]["pixels"] >= 0.99e9:
+        return None
+    extra = (1e9 / result["slide"]["pixels"] - 1) * sum(e["seconds"] for e in runs)
+    return round(result["benchmark_minutes"] + extra / 60, 1)
 
 
 def _attempt(func, *args) -> dict:
@@ -678,6 +688,14 @@ def _slide_section(r: dict) -> list[str]:
             f"| {e['transcripts_per_s']:,} | {e['cells_per_s']:,.0f} | {e['n_cells']:,} | {e['peak_rss_gb']:.2f} |"
         )
     out.append("")
+    if r.get("gigapixel_run_minutes_estimate"):
+        minutes = r["gigapixel_run_minutes_estimate"]
+        over = ", over the ~25 minutes one run may take on the shared cores" if minutes > 25 else ""
+        out += [
+            f"This slide is smaller than the 1-gigapixel default (`--size-um 6720`): with one, this benchmark would "
+            f"take about {minutes:.0f} minutes on this machine (the segment times above scaled linearly){over}.",
+            "",
+        ]
     out += _stages_table({k: e.get("timings") for k, e in r["end_to_end"].items() if "error" not in e})
     return out
 
