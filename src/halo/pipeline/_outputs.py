@@ -78,25 +78,26 @@ def cell_table(stitched: Stitched, genes: list[str], um_per_px: float, region: s
     return TableModel.parse(table, region=region, region_key=REGION_KEY, instance_key=INSTANCE_KEY)
 
 
-def points_with_assignment(points, assignment: np.ndarray | str, n_total: int, column: str):
+def points_with_assignment(points, assignment: np.ndarray | str, offsets: np.ndarray, column: str):
     """The points element with ``column`` holding each transcript's cell id, lazily, partition by partition.
 
     ``assignment`` is the int32 array of ids, or the path of a file holding it (read partition by partition, so
-    that writing the element never holds the whole column).
+    that writing the element never holds the whole column); ``offsets`` are the first rows of the partitions, as
+    the run read them, and the number of rows at the end.
     """
-    import dask
-
-    lengths = np.asarray(dask.compute(*[dask.delayed(len)(p) for p in points.to_delayed()]), dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(lengths)])
-    if offsets[-1] != n_total:
-        msg = "Internal error: the points element changed length during segmentation."
+    if points.npartitions != len(offsets) - 1:
+        msg = "Internal error: the points element changed during segmentation."
         raise RuntimeError(msg)
 
     def add_column(part: pd.DataFrame, partition_info=None) -> pd.DataFrame:
         number = partition_info["number"] if partition_info else 0
+        start, stop = offsets[number], offsets[number + 1]
+        if len(part) != stop - start:
+            msg = "Internal error: a partition of the points element changed length during segmentation."
+            raise RuntimeError(msg)
         ids = np.memmap(assignment, np.int32, mode="r") if isinstance(assignment, str) else assignment
         part = part.copy()
-        part[column] = np.asarray(ids[offsets[number] : offsets[number + 1]]) if n_total else np.zeros(0, np.int32)
+        part[column] = np.asarray(ids[start:stop]) if stop > start else np.zeros(0, np.int32)
         return part
 
     meta = points._meta.copy()
