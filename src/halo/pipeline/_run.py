@@ -150,12 +150,12 @@ def _assignment_file(scratch, index: int) -> str:
     return os.path.join(scratch, f"tile-{index}-keys.npy")
 
 
-def write_assignment(results, stitched, n_total: int, scratch) -> tuple[str, int]:
+def write_assignment(n_tiles: int, stitched, n_total: int, scratch) -> tuple[str, int]:
     """Write each transcript's cell id (0 for none) to an int32 file in ``scratch``; return it and how many."""
     path = os.path.join(scratch, "assignment.bin")
     column = np.memmap(path, np.int32, mode="w+", shape=(max(n_total, 1),))
     n_assigned = 0
-    for tile_index in range(len(results)):
+    for tile_index in range(n_tiles):
         rows, keys = np.load(_assignment_file(scratch, tile_index))
         ids = stitched.ids_of(keys)
         column[rows] = ids

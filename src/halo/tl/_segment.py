@@ -231,13 +231,14 @@ def segment(
         timings["tiles"] = time.perf_counter() - clock
         clock = time.perf_counter()
         stitched = stitch(results, len(transcripts.genes))
+        del results  # the stitched cells hold all that is still needed
         if stitched.n_cells == 0:
             msg = (
                 f"No nuclei found in image {image.key!r} channel {image.channel!r}, so nothing was written. Check the "
                 "channel, or lower `nucleus_options={'threshold': ...}` (on the image normalised to [0, 1])."
             )
             raise ValueError(msg)
-        assignment, n_assigned = write_assignment(results, stitched, transcripts.n_total, scratch)
+        assignment, n_assigned = write_assignment(len(tiles), stitched, transcripts.n_total, scratch)
         timings["stitch"] = time.perf_counter() - clock
         clock = time.perf_counter()
         uns = _provenance(
