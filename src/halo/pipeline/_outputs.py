@@ -45,8 +45,13 @@ def nucleus_shapes(stitched: Stitched, transformations: dict[str, Any]):
     return ShapesModel.parse(gdf, transformations=transformations)
 
 
-def cell_table(stitched: Stitched, genes: list[str], um_per_px: float, region: str, uns: dict[str, Any]):
-    """AnnData of counts with morphology in ``obs`` and centroids in ``obsm["spatial"]``, linked to ``region``."""
+def cell_table(
+    stitched: Stitched, genes: list[str], um_per_px: float, region: str, uns: dict[str, Any], *, grid_px: int = 1
+):
+    """AnnData of counts with morphology in ``obs`` and centroids in ``obsm["spatial"]``, linked to ``region``.
+
+    ``grid_px`` is the side, in image pixels, of the grid the polygons were traced on.
+    """
     import anndata as ad
     import shapely
     from spatialdata.models import TableModel
@@ -61,7 +66,7 @@ def cell_table(stitched: Stitched, genes: list[str], um_per_px: float, region: s
             INSTANCE_KEY: np.arange(1, n + 1, dtype=np.int64),
             REGION_KEY: pd.Categorical([region] * n, categories=[region]),
             "area_um2": area_px * um_per_px**2,
-            "perimeter_um": smoothed_perimeter(polygons) * um_per_px,
+            "perimeter_um": smoothed_perimeter(polygons, tolerance=float(grid_px)) * um_per_px,
             "elongation": stitched.per_cell["elongation"],
             "solidity": np.divide(area_px, hull_area, out=np.zeros(n), where=hull_area > 0),
             "nucleus_area_um2": stitched.per_cell["nucleus_area_px"] * um_per_px**2,
