@@ -6,6 +6,7 @@ from functools import cache
 
 import hypothesis.extra.numpy as hnp
 import numpy as np
+import pytest
 import shapely
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -116,3 +117,16 @@ def test_any_tiling_counts_every_transcript_once_in_the_same_cell(tile_um):
     np.testing.assert_array_equal(tiled, assignment)
     np.testing.assert_array_equal(sdata["halo_table"].X.toarray(), counts)
     assert sdata["halo_table"].X.sum() == (tiled > 0).sum()  # each assigned transcript counted once
+
+
+@pytest.mark.parametrize("grid_px", [1, 2])
+@pytest.mark.parametrize("radius", [8.0, 20.0, 40.0])
+def test_smoothed_perimeter_of_a_traced_disc_is_close_to_its_circumference(radius, grid_px):
+    from halo.geometry import labels_to_polygons
+    from halo.geometry._polygons import smoothed_perimeter
+
+    rows, cols = np.mgrid[:200, :200]
+    disc = (((rows - 100.3) ** 2 + (cols - 100.6) ** 2) < radius**2).astype(np.int32)
+    polygon = labels_to_polygons(disc[::grid_px, ::grid_px], scale=grid_px)[1]
+    estimate = smoothed_perimeter([polygon], tolerance=float(grid_px))[0]
+    assert estimate == pytest.approx(2 * np.pi * radius, rel=0.08)

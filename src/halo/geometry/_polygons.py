@@ -72,13 +72,16 @@ def labels_to_polygons(
     return {key: polys[0] if len(polys) == 1 else MultiPolygon(polys) for key, polys in parts.items()}
 
 
-def smoothed_perimeter(polygons: Sequence[Polygon | MultiPolygon], *, tolerance: float = 0.5) -> np.ndarray:
+def smoothed_perimeter(polygons: Sequence[Polygon | MultiPolygon], *, tolerance: float = 1.0) -> np.ndarray:
     """Perimeter of pixel-edge polygons without the staircase excess.
 
-    A staircase outline overestimates the length of a smooth boundary by up to 4/pi; simplifying it by half a
-    pixel first brings the estimate within a few percent for round cells.
+    A staircase outline overestimates the length of a smooth boundary by up to 4/pi; simplifying it by one step of
+    the staircase first (``tolerance``, in the polygons' units: their pixel side) brings the estimate within 2-7%
+    for discs of radius 5-40 pixels (22% over at half a pixel).
     """
     geoms = np.asarray(polygons, dtype=object)
-    if geoms.size == 0:
-        return np.zeros(0)
-    return shapely.length(shapely.simplify(geoms, tolerance, preserve_topology=True))
+    lengths = np.zeros(geoms.size)
+    for start in range(0, geoms.size, 10_000):  # in chunks: the simplified copies are short-lived
+        chunk = geoms[start : start + 10_000]
+        lengths[start : start + chunk.size] = shapely.length(shapely.simplify(chunk, tolerance, preserve_topology=True))
+    return lengths

@@ -42,6 +42,8 @@ class PartitionedTranscripts:
     """``(n_partitions, n_tiles + 1)`` start of each tile's run of each partition in the flat files."""
     n_cols: int
     core_px: int
+    part_offsets: np.ndarray
+    """First row of each partition of the points element, and the number of rows at the end."""
     dropped: dict[str, int] = field(default_factory=dict)
     """Transcripts dropped as control, low quality, invalid or off the image."""
 
@@ -126,6 +128,7 @@ def partition_transcripts(
     runs = np.zeros((len(parts), n_tiles + 1), np.int64)
     dropped = {"control": 0, "low_quality": 0, "invalid": 0, "outside": 0}
     written, first_row = 0, 0
+    part_offsets = [0]
     try:
         for number, frame in enumerate(_progress(parts, progress)):
             (frame,) = dask.compute(frame)
@@ -144,6 +147,7 @@ def partition_transcripts(
             runs[number] = written + np.searchsorted(tile[chosen], np.arange(n_tiles + 1))
             written += chosen.size
             first_row += len(frame)
+            part_offsets.append(first_row)
     finally:
         for handle in handles.values():
             handle.close()
@@ -153,7 +157,7 @@ def partition_transcripts(
     )  # fmt: skip
     return PartitionedTranscripts(
         directory=str(directory), genes=keep.genes, n_total=first_row, runs=runs, n_cols=n_cols, core_px=core_px,
-        dropped=dropped,
+        part_offsets=np.asarray(part_offsets, np.int64), dropped=dropped,
     )  # fmt: skip
 
 

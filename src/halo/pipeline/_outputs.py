@@ -45,8 +45,13 @@ def nucleus_shapes(stitched: Stitched, transformations: dict[str, Any]):
     return ShapesModel.parse(gdf, transformations=transformations)
 
 
-def cell_table(stitched: Stitched, genes: list[str], um_per_px: float, region: str, uns: dict[str, Any]):
-    """AnnData of counts with morphology in ``obs`` and centroids in ``obsm["spatial"]``, linked to ``region``."""
+def cell_table(
+    stitched: Stitched, genes: list[str], um_per_px: float, region: str, uns: dict[str, Any], *, grid_px: int = 1
+):
+    """AnnData of counts with morphology in ``obs`` and centroids in ``obsm["spatial"]``, linked to ``region``.
+
+    ``grid_px`` is the side, in image pixels, of the grid the polygons were traced on.
+    """
     import anndata as ad
     import shapely
     from spatialdata.models import TableModel
@@ -61,7 +66,7 @@ def cell_table(stitched: Stitched, genes: list[str], um_per_px: float, region: s
             INSTANCE_KEY: np.arange(1, n + 1, dtype=np.int64),
             REGION_KEY: pd.Categorical([region] * n, categories=[region]),
             "area_um2": area_px * um_per_px**2,
-            "perimeter_um": smoothed_perimeter(polygons) * um_per_px,
+            "perimeter_um": smoothed_perimeter(polygons, tolerance=float(grid_px)) * um_per_px,
             "elongation": stitched.per_cell["elongation"],
             "solidity": np.divide(area_px, hull_area, out=np.zeros(n), where=hull_area > 0),
             "nucleus_area_um2": stitched.per_cell["nucleus_area_px"] * um_per_px**2,
@@ -78,25 +83,26 @@ def cell_table(stitched: Stitched, genes: list[str], um_per_px: float, region: s
     return TableModel.parse(table, region=region, region_key=REGION_KEY, instance_key=INSTANCE_KEY)
 
 
-def points_with_assignment(points, assignment: np.ndarray | str, n_total: int, column: str):
+def points_with_assignment(points, assignment: np.ndarray | str, offsets: np.ndarray, column: str):
     """The points element with ``column`` holding each transcript's cell id, lazily, partition by partition.
 
     ``assignment`` is the int32 array of ids, or the path of a file holding it (read partition by partition, so
-    that writing the element never holds the whole column).
+    that writing the element never holds the whole column); ``offsets`` are the first rows of the partitions, as
+    the run read them, and the number of rows at the end.
     """
-    import dask
-
-    lengths = np.asarray(dask.compute(*[dask.delayed(len)(p) for p in points.to_delayed()]), dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(lengths)])
-    if offsets[-1] != n_total:
-        msg = "Internal error: the points element changed length during segmentation."
+    if points.npartitions != len(offsets) - 1:
+        msg = "Internal error: the points element changed during segmentation."
         raise RuntimeError(msg)
 
     def add_column(part: pd.DataFrame, partition_info=None) -> pd.DataFrame:
         number = partition_info["number"] if partition_info else 0
+        start, stop = offsets[number], offsets[number + 1]
+        if len(part) != stop - start:
+            msg = "Internal error: a partition of the points element changed length during segmentation."
+            raise RuntimeError(msg)
         ids = np.memmap(assignment, np.int32, mode="r") if isinstance(assignment, str) else assignment
         part = part.copy()
-        part[column] = np.asarray(ids[offsets[number] : offsets[number + 1]]) if n_total else np.zeros(0, np.int32)
+        part[column] = np.asarray(ids[start:stop]) if stop > start else np.zeros(0, np.int32)
         return part
 
     meta = points._meta.copy()

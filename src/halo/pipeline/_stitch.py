@@ -65,13 +65,19 @@ def stitch(results: list[TileResult], n_genes: int) -> Stitched:
         per_cell=per_cell,
         counts=None,
     )
-    ids = np.concatenate([stitched.ids_of(r.count_keys) for r in results] or [np.zeros(0, np.int32)])
-    genes = np.concatenate([r.count_genes for r in results] or [np.zeros(0, np.int32)])
-    values = np.concatenate([r.count_values for r in results] or [np.zeros(0, np.int32)])
-    counted = ids > 0  # a transcript under a cell no tile kept (its nucleus was filtered) is not counted
+    rows, genes, values = [], [], []
+    for r in results:  # tile by tile, each tile's arrays released once taken: no second copy of them all
+        ids = stitched.ids_of(r.count_keys)
+        counted = ids > 0  # a transcript under a cell no tile kept (its nucleus was filtered) is not counted
+        rows.append(ids[counted] - 1)
+        genes.append(r.count_genes[counted])
+        values.append(r.count_values[counted])
+        r.count_keys = r.count_genes = r.count_values = None
+    empty = [np.zeros(0, np.int32)]
     matrix = sparse.coo_matrix(
-        (values[counted], (ids[counted] - 1, genes[counted])), shape=(stitched.n_cells, n_genes)
+        (np.concatenate(values or empty), (np.concatenate(rows or empty), np.concatenate(genes or empty))),
+        shape=(stitched.n_cells, n_genes),
     ).tocsr()
     matrix.sum_duplicates()
-    stitched.counts = matrix.astype(np.int32)
+    stitched.counts = matrix.astype(np.int32, copy=False)
     return stitched

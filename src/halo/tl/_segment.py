@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -31,9 +29,10 @@ from ..pipeline._outputs import (
     nucleus_shapes,
     points_with_assignment,
 )
+from ..pipeline._run import run_tiles, scratch_folder, write_assignment
 from ..pipeline._stitch import stitch
-from ..pipeline._tile import ModelContext, TileContext, TileInputs, segment_tile
-from ..tiling import Box, tile_grid
+from ..pipeline._tile import ModelContext, TileContext
+from ..tiling import tile_grid
 
 if TYPE_CHECKING:
     from spatialdata import SpatialData
@@ -202,7 +201,7 @@ def segment(
     margin_px = _round_up(int(np.ceil(overlap_um / 2 / um_per_px)), factor)
     tiles = tile_grid(slide_shape, core_px, margin_px)
     timings = {"prepare": time.perf_counter() - start}
-    with _scratch_folder(sdata, scratch_dir) as scratch:
+    with scratch_folder(scratch_dir) as scratch:
         clock = time.perf_counter()
         embedding = None
         if method == "halo":
@@ -228,17 +227,18 @@ def segment(
             if nuclei_key is None and context.model.nuclei_from_model:
                 window_source = None  # the network finds the nuclei
         clock = time.perf_counter()
-        results = _run_tiles(tiles, window_source, image.data, transcripts, context, scratch, progress, client)
+        results = run_tiles(tiles, window_source, image.data, transcripts, context, scratch, progress, client)
         timings["tiles"] = time.perf_counter() - clock
         clock = time.perf_counter()
         stitched = stitch(results, len(transcripts.genes))
+        del results  # the stitched cells hold all that is still needed
         if stitched.n_cells == 0:
             msg = (
                 f"No nuclei found in image {image.key!r} channel {image.channel!r}, so nothing was written. Check the "
                 "channel, or lower `nucleus_options={'threshold': ...}` (on the image normalised to [0, 1])."
             )
             raise ValueError(msg)
-        assignment, n_assigned = _write_assignment(results, stitched, transcripts.n_total, scratch)
+        assignment, n_assigned = write_assignment(len(tiles), stitched, transcripts.n_total, scratch)
         timings["stitch"] = time.perf_counter() - clock
         clock = time.perf_counter()
         uns = _provenance(
@@ -248,7 +248,7 @@ def segment(
             min_qv=min_qv, um_per_px=um_per_px, nucleus_options=options, names=names, n_tiles=len(tiles),
         )  # fmt: skip
         uns["timings"] = timings
-        table = cell_table(stitched, transcripts.genes, um_per_px, names["boundaries"], uns)
+        table = cell_table(stitched, transcripts.genes, um_per_px, names["boundaries"], uns, grid_px=factor)
         if not hio.is_backed(sdata):  # the column must outlive the scratch folder
             assignment = np.fromfile(assignment, np.int32)
         elements = {
@@ -256,7 +256,7 @@ def segment(
             names["nuclei"]: nucleus_shapes(stitched, image.transformations),
             names["table"]: table,
             points_key: points_with_assignment(
-                sdata.points[points_key], assignment, transcripts.n_total, names["assignment_column"]
+                sdata.points[points_key], assignment, transcripts.part_offsets, names["assignment_column"]
             ),
         }
         hio.write_elements(sdata, elements)
@@ -280,19 +280,6 @@ def _model_context(stain, embedding, weights, device, *, nuclei_from_model: bool
     loadings, density = embedding.embedding()
     stats = model.SlideStatistics(stain.low, stain.high, density, loadings)
     return ModelContext(net=net, stats=stats, nuclei_from_model=nuclei_from_model)
-
-
-@contextlib.contextmanager
-def _scratch_folder(sdata, scratch_dir):
-    """A temporary folder for the run's transcripts and assignments, removed when the run ends, even on failure."""
-    import shutil
-    import tempfile
-
-    folder = tempfile.mkdtemp(prefix="halo-", dir=scratch_dir)
-    try:
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _working_factor(method: str, um_per_px: float) -> int:
@@ -349,153 +336,6 @@ def _nucleus_source(sdata, nuclei_key, image, options, slide_shape, um_per_px, e
         f"labels: {list(sdata.labels)}, shapes: {list(sdata.shapes)}."
     )
     raise KeyError(msg)
-
-
-def _run_tiles(tiles, window_source, image_source, transcripts, context, scratch, progress, client):
-    """Segment all tiles with dask (on ``client`` when given); each task reads its own transcripts."""
-    import dask
-
-    shared = dask.delayed(context, pure=True), dask.delayed(transcripts, pure=True)  # sent once to each worker
-    tasks = []
-    for tile in tiles:
-        box = tile.window
-        raw = None if context.model is None else _model_raw_box(box, context)
-        nucleus_window = None
-        if window_source is not None and not (raw is not None and window_source is image_source):
-            nucleus_window = _LazyWindow.of(window_source, box)
-        image_window = None if raw is None else _LazyWindow.of(image_source, raw)
-        nucleus_in_image = raw is not None and window_source is image_source
-        tasks.append(
-            dask.delayed(_tile_task, pure=True)(
-                tile, nucleus_window, image_window, raw, nucleus_in_image, shared[1], shared[0], scratch,
-                dask_key_name=f"halo-tile-{tile.index}",
-            )
-        )  # fmt: skip
-    with _torch_threads_kept():
-        if isinstance(client, str) and client == "local":
-            from distributed import Client, LocalCluster
-
-            with LocalCluster(processes=True, threads_per_worker=1, dashboard_address=None) as cluster:
-                with Client(cluster) as local:
-                    return _gather(local, tasks, progress)
-        if client is not None:
-            return _gather(client, tasks, progress)
-        if progress:
-            from tqdm.dask import TqdmCallback
-
-            with TqdmCallback(desc="halo tiles", leave=False):
-                return list(dask.compute(*tasks))
-        return list(dask.compute(*tasks))
-
-
-def _gather(client, tasks, progress):
-    """Compute on a ``dask.distributed`` client, with a progress bar over finished tiles."""
-    from distributed import as_completed
-
-    futures = client.compute(tasks)
-    if progress:
-        from tqdm.auto import tqdm
-
-        for _ in tqdm(as_completed(futures), total=len(futures), desc="halo tiles", leave=False):
-            pass
-    return client.gather(futures)
-
-
-@contextlib.contextmanager
-def _torch_threads_kept():
-    """Tiles run torch single-threaded in parallel (see ``predict_batch``); give the user's setting back after."""
-    if "torch" not in sys.modules:
-        yield
-        return
-    import torch
-
-    threads = torch.get_num_threads()
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
-@dataclass(frozen=True)
-class _LazyWindow:
-    """A window of a (dask) raster that only the tile's own task reads.
-
-    No image chunk is then held in memory for the tiles still to come: memory stays bounded by the tiles in flight,
-    whatever the image's chunking.
-    """
-
-    data: Any
-
-    @classmethod
-    def of(cls, raster, box: Box) -> _LazyWindow:
-        import dask
-
-        window = raster[box.y0 : box.y1, box.x0 : box.x1]
-        if dask.is_dask_collection(window):
-            (window,) = dask.optimize(window)  # only the chunks it needs travel with it
-        return cls(window)
-
-    def read(self) -> np.ndarray:
-        data = self.data
-        if hasattr(data, "compute"):
-            data = data.compute(scheduler="synchronous")
-        return np.asarray(data)
-
-
-def _tile_task(tile, nucleus_window, image_window, raw, nucleus_in_image, transcripts, context, scratch):
-    """Read the tile's windows and transcripts, segment it, and save its transcripts' cell keys to ``scratch``."""
-    nucleus_window = None if nucleus_window is None else nucleus_window.read()
-    image_window = None if image_window is None else image_window.read()
-    if nucleus_in_image:  # the model's image window holds the nucleus window: read the image once
-        box = tile.window
-        nucleus_window = image_window[box.y0 - raw.y0 : box.y1 - raw.y0, box.x0 - raw.x0 : box.x1 - raw.x0]
-    core = transcripts.tiles([tile.index])
-    inputs = TileInputs(
-        nucleus_window=nucleus_window,
-        image_window=image_window,
-        tx_rows=core["rows"],
-        tx_x=core["x"],
-        tx_y=core["y"],
-        tx_gene=core["gene"],
-        window_tx=None if raw is None else transcripts.in_box(raw),
-        raw_box=raw,
-    )
-    result = segment_tile(tile, inputs, context)
-    np.save(_assignment_file(scratch, tile.index), np.stack([result.tx_rows, result.tx_keys]))
-    result.tx_rows = result.tx_keys = None  # results stay small: the driver reads them back one tile at a time
-    return result
-
-
-def _assignment_file(scratch, index: int) -> str:
-    return os.path.join(scratch, f"tile-{index}-keys.npy")
-
-
-def _write_assignment(results, stitched, n_total: int, scratch) -> tuple[str, int]:
-    """Write each transcript's cell id (0 for none) to an int32 file in ``scratch``; return it and how many."""
-    path = os.path.join(scratch, "assignment.bin")
-    column = np.memmap(path, np.int32, mode="w+", shape=(max(n_total, 1),))
-    n_assigned = 0
-    for tile_index in range(len(results)):
-        rows, keys = np.load(_assignment_file(scratch, tile_index))
-        ids = stitched.ids_of(keys)
-        column[rows] = ids
-        n_assigned += int((ids > 0).sum())
-    column.flush()
-    del column
-    return path, n_assigned
-
-
-def _model_raw_box(window: Box, context) -> Box:
-    """Native box of the data the network needs to predict ``window`` on the slide's fixed patch grid."""
-    from ..model import patch_reach
-
-    f = context.factor
-    grid = window.binned(f)
-    y0, y1, x0, x1 = patch_reach(
-        (grid.y0, grid.y1, grid.x0, grid.x1), context.grid_shape, model_um=context.grid_um_per_px
-    )
-    height, width = context.slide_shape
-    return Box(y0 * f, min(y1 * f, height), x0 * f, min(x1 * f, width))
 
 
 def _provenance(*, nucleus_options: NucleusOptions, names: dict[str, str], **params) -> dict[str, Any]:
