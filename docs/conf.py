@@ -69,6 +69,7 @@ def _write_api_page() -> None:
         "Tools take a SpatialData object first and everything else by keyword; results are written into it under names",
         "that start with `key_added`.",
     ]
+    documented = set()
     for name, title in API_NAMESPACES.items():
         module = importlib.import_module(f"halo.{name}")
         members = [
@@ -77,8 +78,12 @@ def _write_api_page() -> None:
         lines += ["", f"## {title}: `halo.{name}`", "", "```{eval-rst}", ".. currentmodule:: halo", "",
                   ".. autosummary::", "   :toctree: .", "   :nosignatures:", ""]  # fmt: skip
         lines += [f"   {name}.{m}" for m in members] + ["```"]
+        documented |= {f"{name}.{m}" for m in members}
     out = HERE / "generated" / "api.md"
     out.parent.mkdir(exist_ok=True)
+    for stub in out.parent.glob("halo.*.rst"):  # pages of names no namespace exports any more
+        if stub.stem.removeprefix("halo.") not in documented:
+            stub.unlink()
     text = "\n".join(lines) + "\n"
     if not out.exists() or out.read_text() != text:  # unchanged files keep Sphinx's cache valid
         out.write_text(text)

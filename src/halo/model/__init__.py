@@ -18,13 +18,11 @@ from ._infer import (
     decode_cells,
     for_inference,
     half_precision_dtype,
-    model_box,
     nucleus_distance,
     patch_reach,
     predict,
     predict_batch,
     predict_region,
-    upsample,
     window_features,
 )
 from ._net import OUTPUTS, HaloNet, NetConfig, fused_for_inference
@@ -55,7 +53,6 @@ __all__ = [
     "half_precision_dtype",
     "held_out_scores",
     "load_weights",
-    "model_box",
     "model_shape",
     "nucleus_distance",
     "patch_reach",
@@ -66,6 +63,5 @@ __all__ = [
     "pretrained",
     "save_weights",
     "train",
-    "upsample",
     "window_features",
 ]

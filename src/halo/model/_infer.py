@@ -96,11 +96,6 @@ def for_inference(net, device):
     return fused_for_inference(net).to(device, dtype, memory_format=torch.channels_last)
 
 
-def model_box(box, factor: int) -> tuple[int, int, int, int]:
-    """``(y0, y1, x0, x1)`` model pixels covering a slide box (anything with ``y0, y1, x0, x1``)."""
-    return (box.y0 // factor, -(-box.y1 // factor), box.x0 // factor, -(-box.x1 // factor))
-
-
 def patch_reach(
     box_model: tuple[int, int, int, int], slide_model: tuple[int, int], *, model_um: float | None = None
 ) -> tuple[int, int, int, int]:
@@ -184,27 +179,6 @@ def _cut_patch(features, patch, a, b, raw_model, slide_model) -> None:
     oy, ox = have[0] - want[0], have[2] - want[2]
     h, w = have[1] - have[0], have[3] - have[2]
     patch[:, oy : oy + h, ox : ox + w] = features[:, ry : ry + h, rx : rx + w]
-
-
-def upsample(probabilities: np.ndarray, factor: int, shape: tuple[int, int]) -> np.ndarray:
-    """Bilinear interpolation from the model grid to the native pixel centres, cropped to ``shape`` (uint8).
-
-    Model pixel ``i`` covers native pixels ``[i * factor, (i + 1) * factor)``; values beyond the array's edge
-    repeat the edge, which only touches the outermost native pixels of a window.
-    """
-    out = probabilities.astype(np.float32)
-    for axis, size in ((-2, shape[0]), (-1, shape[1])):
-        # centre of native pixel i at model coordinate (2i + 1 - factor) / (2 factor): integer arithmetic, so the
-        # weights are the same in every window that starts on the model grid
-        numerator = 2 * np.arange(size) + 1 - factor
-        floor = numerator // (2 * factor)
-        weight = ((numerator - floor * 2 * factor) / (2 * factor)).astype(np.float32)
-        weight[floor < 0] = 0.0
-        low = np.clip(floor, 0, out.shape[axis] - 1)
-        high = np.clip(floor + 1, 0, out.shape[axis] - 1)
-        weight = weight.reshape((-1, 1) if axis == -2 else (1, -1))
-        out = np.take(out, low, axis=axis) * (1 - weight) + np.take(out, high, axis=axis) * weight
-    return np.round(out).astype(np.uint8)
 
 
 BOUNDARY_WEIGHT_UM = 3.0
