@@ -60,8 +60,9 @@ def test_transcripts_partitioned_by_tile_are_each_read_once(tmp_path):
     np.testing.assert_array_equal(np.sort(rows), np.flatnonzero(on_image))  # each kept transcript exactly once
     assert parts.n_total == len(x) and parts.n_kept == on_image.sum()
     box = Box(30, 150, 20, 170)
-    bx, by, bgene = parts.in_box(box)
+    found = parts.in_box(box)
     inside = on_image & (x >= 20) & (x < 170) & (y >= 30) & (y < 150)
-    np.testing.assert_array_equal(bx, x[inside] - 20)
-    np.testing.assert_array_equal(by, y[inside] - 30)
-    np.testing.assert_array_equal(bgene, gene[inside])
+    np.testing.assert_array_equal(found["rows"], np.flatnonzero(inside))
+    np.testing.assert_array_equal(found["x"], x[inside])
+    np.testing.assert_array_equal(found["y"], y[inside])
+    np.testing.assert_array_equal(found["gene"], gene[inside])

@@ -77,8 +77,8 @@ class PartitionedTranscripts:
         order = np.argsort(out["rows"], kind="stable")
         return {name: values[order] for name, values in out.items()}
 
-    def in_box(self, box: Box) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(x, y, gene)`` of the transcripts in ``box``, relative to its corner, gathered from the cores it meets."""
+    def in_box(self, box: Box) -> dict[str, np.ndarray]:
+        """:meth:`tiles` for the transcripts in ``box``, gathered from the tile cores it meets."""
         n_rows = (self.runs.shape[1] - 1) // self.n_cols
         c = self.core_px
         indices = [
@@ -86,8 +86,7 @@ class PartitionedTranscripts:
             for r in range(box.y0 // c, min(-(-box.y1 // c), n_rows))
             for col in range(box.x0 // c, min(-(-box.x1 // c), self.n_cols))
         ]
-        found = self.tiles(indices, box)
-        return found["x"] - box.x0, found["y"] - box.y0, found["gene"]
+        return self.tiles(indices, box)
 
 
 def partition_transcripts(

@@ -129,7 +129,13 @@ def _tile_task(tile, nucleus_window, image_window, raw, nucleus_in_image, transc
     if nucleus_in_image:  # the model's image window holds the nucleus window: read the image once
         box = tile.window
         nucleus_window = image_window[box.y0 - raw.y0 : box.y1 - raw.y0, box.x0 - raw.x0 : box.x1 - raw.x0]
-    core = transcripts.tiles([tile.index])
+    if raw is None:
+        core, window_tx = transcripts.tiles([tile.index]), None
+    else:  # the core's transcripts are those of the model's box inside the core: read once
+        found = transcripts.in_box(raw)
+        inside = tile.core.contains(np.floor(found["y"]), np.floor(found["x"]))
+        core = {name: values[inside] for name, values in found.items()}
+        window_tx = (found["x"] - raw.x0, found["y"] - raw.y0, found["gene"])
     inputs = TileInputs(
         nucleus_window=nucleus_window,
         image_window=image_window,
@@ -137,7 +143,7 @@ def _tile_task(tile, nucleus_window, image_window, raw, nucleus_in_image, transc
         tx_x=core["x"],
         tx_y=core["y"],
         tx_gene=core["gene"],
-        window_tx=None if raw is None else transcripts.in_box(raw),
+        window_tx=window_tx,
         raw_box=raw,
     )
     result = segment_tile(tile, inputs, context)
