@@ -15,6 +15,7 @@ from skimage.measure import label as connected
 
 import halo
 from halo.geometry import keep_largest_component, labels_to_polygons
+from halo.geometry._polygons import RaggedPolygons, labels_to_ragged
 from halo.tiling import tile_grid, tile_of_points
 
 FAST = settings(max_examples=60, deadline=None)
@@ -49,6 +50,32 @@ def test_polygons_of_any_label_image_are_valid_and_rerasterise_exactly(labels, o
         dtype="int32",
     )
     np.testing.assert_array_equal(drawn, labels)
+
+
+@FAST
+@given(
+    labels=label_images,
+    ids=st.lists(st.integers(1, 5), unique=True).map(sorted),
+    offset=st.tuples(st.integers(-50, 50), st.integers(-50, 50)),
+    scale=st.sampled_from([1, 2, 1.5]),
+    split=st.integers(0, 5),
+)
+def test_ragged_polygons_hold_the_same_polygons_in_the_order_asked(labels, ids, offset, scale, split):
+    polygons = labels_to_polygons(labels, ids=ids, offset=offset, scale=scale)
+    ragged = [labels_to_ragged(labels, ids[:split], offset=offset, scale=scale)]
+    ragged.append(labels_to_ragged(labels, ids[split:], offset=offset, scale=scale))
+    rebuilt = RaggedPolygons.concat(ragged).to_shapely(chunk=2)
+    assert len(rebuilt) == len(ids)
+    for key, geometry in zip(ids, rebuilt, strict=True):
+        expected = polygons.get(key)
+        assert (geometry is None) if expected is None else shapely.equals_exact(geometry, expected, 0)
+    if scale != 1.5 and ragged[0].coords.size:
+        assert ragged[0].coords.dtype == np.int32  # whole-number vertices are stored compactly
+
+
+def test_ragged_polygons_refuse_ids_out_of_order():
+    with pytest.raises(ValueError, match="increasing"):
+        labels_to_ragged(np.ones((2, 2), np.int32), [2, 1])
 
 
 @FAST

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import shapely
@@ -38,6 +39,43 @@ def labels_to_polygons(
     -------
     Mapping from label to its polygon, for the labels present in the image.
     """
+    values, rings, ring_polygon = _trace(labels, ids, offset, scale)
+    if not values:
+        return {}
+    # built in bulk: one call into GEOS rather than a Python constructor per polygon
+    lengths = [len(r) for r in rings]
+    linear = shapely.linearrings(np.concatenate(rings), indices=np.repeat(np.arange(len(rings)), lengths))
+    polygons = shapely.polygons(linear, indices=np.asarray(ring_polygon))
+    parts: dict[int, list[Polygon]] = {}
+    for value, polygon in zip(values, polygons, strict=True):
+        parts.setdefault(value, []).append(polygon)
+    return {key: polys[0] if len(polys) == 1 else MultiPolygon(polys) for key, polys in parts.items()}
+
+
+def labels_to_ragged(
+    labels: np.ndarray, ids: Sequence[int] | np.ndarray, *, offset: tuple[float, float] = (0.0, 0.0),
+    scale: float = 1.0,
+) -> RaggedPolygons:  # fmt: skip
+    """:func:`labels_to_polygons` of ``ids``, in that order, as :class:`RaggedPolygons` (``None`` for an absent id)."""
+    ids = np.asarray(ids, dtype=np.int64)
+    if not (np.diff(ids) > 0).all():
+        msg = "ids must be increasing."
+        raise ValueError(msg)
+    values, rings, ring_polygon = _trace(labels, ids, offset, scale)
+    coords = np.concatenate(rings) if rings else np.zeros((0, 2))
+    ring_offsets = np.concatenate([[0], np.cumsum([len(r) for r in rings], dtype=np.int64)])
+    polygon_offsets = np.searchsorted(np.asarray(ring_polygon, dtype=np.int64), np.arange(len(values) + 1))
+    # rasterio yields a label's regions in no particular order among other labels': group them by id
+    order = np.argsort(np.asarray(values, dtype=np.int64), kind="stable")
+    per_id = np.searchsorted(ids, np.asarray(values, dtype=np.int64)[order])
+    ragged = RaggedPolygons(coords, ring_offsets, polygon_offsets, np.zeros(ids.size + 1, np.int64))
+    ragged = ragged.take_polygons(order)
+    ragged.geometry_offsets = np.concatenate([[0], np.cumsum(np.bincount(per_id, minlength=ids.size))])
+    return ragged.compact()
+
+
+def _trace(labels, ids, offset, scale) -> tuple[list[int], list, list[int]]:
+    """Each label's 4-connected regions: their labels, rings (``(n, 2)`` arrays: shell, then holes), region of each ring."""
     from affine import Affine
     from rasterio.features import shapes
 
@@ -46,7 +84,7 @@ def labels_to_polygons(
         msg = f"labels must be 2-D, got shape {labels.shape}."
         raise ValueError(msg)
     if labels.size == 0:
-        return {}
+        return [], [], []
     if labels.dtype != np.int32:
         if labels.size and labels.max() > np.iinfo(np.int32).max:
             msg = "labels exceed the int32 range; relabel them sequentially first."
@@ -54,22 +92,104 @@ def labels_to_polygons(
         labels = labels.astype(np.int32)
     mask = labels > 0 if ids is None else np.isin(labels, np.asarray(ids)) & (labels > 0)
     if not mask.any():
-        return {}
+        return [], [], []
     transform = Affine.translation(float(offset[0]), float(offset[1])) @ Affine.scale(float(scale))
     values, rings, ring_polygon = [], [], []
     for geojson, value in shapes(labels, mask=mask, connectivity=4, transform=transform):
         values.append(int(value))
-        rings += geojson["coordinates"]  # the shell, then any holes
+        # the shell, then any holes; as arrays at once: lists of coordinate tuples take ten times the memory
+        rings += [np.asarray(ring, dtype=np.float64) for ring in geojson["coordinates"]]
         ring_polygon += [len(values) - 1] * len(geojson["coordinates"])
-    # built in bulk: one call into GEOS rather than a Python constructor per polygon
-    lengths = [len(r) for r in rings]
-    coords = np.asarray([xy for ring in rings for xy in ring], dtype=np.float64)
-    linear = shapely.linearrings(coords, indices=np.repeat(np.arange(len(rings)), lengths))
-    polygons = shapely.polygons(linear, indices=np.asarray(ring_polygon))
-    parts: dict[int, list[Polygon]] = {}
-    for value, polygon in zip(values, polygons, strict=True):
-        parts.setdefault(value, []).append(polygon)
-    return {key: polys[0] if len(polys) == 1 else MultiPolygon(polys) for key, polys in parts.items()}
+    return values, rings, ring_polygon
+
+
+@dataclass
+class RaggedPolygons:
+    """Polygons as flat arrays, in GeoArrow's layout: a fraction of the memory of shapely objects.
+
+    Tile results keep their outlines this way while the slide's cells pile up; :meth:`to_shapely` builds the
+    geometries once, in bulk. Geometry ``i`` is made of polygons ``geometry_offsets[i]:geometry_offsets[i + 1]``
+    (none: ``None``; several: a ``MultiPolygon``), polygon ``j`` of rings ``polygon_offsets[j]:...`` (the shell,
+    then its holes), ring ``k`` of the closed run of vertices ``coords[ring_offsets[k]:ring_offsets[k + 1]]``.
+    """
+
+    coords: np.ndarray
+    """``(n, 2)`` x, y; int32 when every vertex is a whole number, float64 otherwise."""
+    ring_offsets: np.ndarray
+    polygon_offsets: np.ndarray
+    geometry_offsets: np.ndarray
+
+    def __len__(self) -> int:
+        return self.geometry_offsets.size - 1
+
+    @classmethod
+    def concat(cls, parts: Sequence[RaggedPolygons]) -> RaggedPolygons:
+        """One after the other."""
+        if not parts:
+            zero = np.zeros(1, np.int64)
+            return cls(np.zeros((0, 2), np.int32), zero, zero, zero)
+        coords = np.concatenate([p.coords for p in parts])
+        return cls(
+            coords, _chain([p.ring_offsets for p in parts]), _chain([p.polygon_offsets for p in parts]),
+            _chain([p.geometry_offsets for p in parts]),
+        )  # fmt: skip
+
+    def take_polygons(self, order: np.ndarray) -> RaggedPolygons:
+        """The polygons (not geometries) in ``order``; geometry offsets left as they were."""
+        rings = _segments(self.polygon_offsets, order)
+        vertices = _segments(self.ring_offsets, rings)
+        ring_sizes = np.diff(self.ring_offsets)[rings]
+        polygon_sizes = np.diff(self.polygon_offsets)[order]
+        return RaggedPolygons(
+            self.coords[vertices], np.concatenate([[0], np.cumsum(ring_sizes)]),
+            np.concatenate([[0], np.cumsum(polygon_sizes)]), self.geometry_offsets,
+        )  # fmt: skip
+
+    def compact(self) -> RaggedPolygons:
+        """The same polygons with whole-number vertices stored as int32."""
+        coords = self.coords
+        if coords.dtype != np.int32 and coords.size and np.abs(coords).max() < 2**31:
+            whole = coords.astype(np.int32)
+            if np.array_equal(whole, coords):
+                self.coords = whole
+        elif not coords.size:
+            self.coords = coords.astype(np.int32)
+        return self
+
+    def to_shapely(self, *, chunk: int = 50_000) -> np.ndarray:
+        """Object array of Polygons, MultiPolygons and ``None``, built in chunks (float64 copies stay small)."""
+        out = np.empty(len(self), dtype=object)
+        for start in range(0, len(self), chunk):
+            stop = min(start + chunk, len(self))
+            p0, p1 = self.geometry_offsets[start], self.geometry_offsets[stop]
+            r0, r1 = self.polygon_offsets[p0], self.polygon_offsets[p1]
+            v0, v1 = self.ring_offsets[r0], self.ring_offsets[r1]
+            polygons = shapely.from_ragged_array(
+                shapely.GeometryType.POLYGON, self.coords[v0:v1].astype(np.float64),
+                (self.ring_offsets[r0 : r1 + 1] - v0, self.polygon_offsets[p0 : p1 + 1] - r0),
+            )  # fmt: skip
+            counts = np.diff(self.geometry_offsets[start : stop + 1])
+            first = self.geometry_offsets[start:stop] - p0
+            single = counts == 1
+            out[start:stop][single] = polygons[first[single]]
+            for i in np.flatnonzero(counts > 1):
+                out[start + i] = MultiPolygon(list(polygons[first[i] : first[i] + counts[i]]))
+        return out
+
+
+def _chain(offsets: Sequence[np.ndarray]) -> np.ndarray:
+    """Offsets of concatenated ragged arrays."""
+    shifts = np.cumsum([0] + [int(o[-1]) for o in offsets[:-1]])
+    return np.concatenate([[0]] + [o[1:] + shift for o, shift in zip(offsets, shifts, strict=True)]).astype(np.int64)
+
+
+def _segments(offsets: np.ndarray, which: np.ndarray) -> np.ndarray:
+    """Indices of the items of segments ``which`` (segment ``i`` is ``offsets[i]:offsets[i + 1]``), in order."""
+    starts, sizes = offsets[:-1][which], np.diff(offsets)[which]
+    if not sizes.size:
+        return np.zeros(0, np.int64)
+    ends = np.cumsum(sizes)
+    return np.arange(ends[-1]) - np.repeat(ends - sizes, sizes) + np.repeat(starts, sizes)
 
 
 def smoothed_perimeter(polygons: Sequence[Polygon | MultiPolygon], *, tolerance: float = 1.0) -> np.ndarray:
@@ -79,9 +199,15 @@ def smoothed_perimeter(polygons: Sequence[Polygon | MultiPolygon], *, tolerance:
     the staircase first (``tolerance``, in the polygons' units: their pixel side) brings the estimate within 2-7%
     for discs of radius 5-40 pixels (22% over at half a pixel).
     """
+    return outline_measures(polygons, tolerance=tolerance)[0]
+
+
+def outline_measures(polygons: Sequence[Polygon | MultiPolygon], *, tolerance: float = 1.0):
+    """:func:`smoothed_perimeter` and the area of the convex hull of each polygon."""
     geoms = np.asarray(polygons, dtype=object)
-    lengths = np.zeros(geoms.size)
-    for start in range(0, geoms.size, 10_000):  # in chunks: the simplified copies are short-lived
+    lengths, hull_areas = np.zeros(geoms.size), np.zeros(geoms.size)
+    for start in range(0, geoms.size, 10_000):  # in chunks: the simplified copies and hulls are short-lived
         chunk = geoms[start : start + 10_000]
         lengths[start : start + chunk.size] = shapely.length(shapely.simplify(chunk, tolerance, preserve_topology=True))
-    return lengths
+        hull_areas[start : start + chunk.size] = shapely.area(shapely.convex_hull(chunk))
+    return lengths, hull_areas

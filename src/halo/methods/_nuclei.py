@@ -205,18 +205,18 @@ def _split_blobs(foreground: np.ndarray, peaks: np.ndarray, contrast: float) -> 
 
 def _with_raster_keys(labels: np.ndarray, box: Box, slide_width: int) -> NucleusTile:
     """Relabel ``1..n`` and key each label by its first pixel in slide raster order, which is also its anchor."""
-    from scipy import ndimage
-
     from ..geometry import relabel_sequential_ids
 
     labels, _ = relabel_sequential_ids(labels)
     n = int(labels.max()) if labels.size else 0
     if n == 0:
         return NucleusTile(labels, np.zeros(0, np.int64), np.zeros((0, 2), np.int64))
-    rows, cols = np.indices(labels.shape, dtype=np.int64)
-    raster = (rows + box.y0) * slide_width + (cols + box.x0)
-    keys = np.asarray(ndimage.minimum(raster, labels, np.arange(1, n + 1)), dtype=np.int64)
-    anchors = np.column_stack([keys // slide_width, keys % slide_width])
+    # a label's first pixel in the window's raster order is also its first in the slide's
+    inside = np.flatnonzero(labels)
+    _, first = np.unique(labels.ravel()[inside], return_index=True)
+    rows, cols = np.divmod(inside[first], labels.shape[1])
+    anchors = np.column_stack([rows + box.y0, cols + box.x0]).astype(np.int64)
+    keys = anchors[:, 0] * slide_width + anchors[:, 1]
     return NucleusTile(labels, keys, anchors)
 
 

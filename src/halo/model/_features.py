@@ -179,10 +179,14 @@ def transcript_channels(
     embedding: np.ndarray,
     density_per_um2: float,
     model_um: float,
+    *,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Log density and mean expression embedding of transcripts, on a ``shape`` grid at model resolution.
 
     ``x`` and ``y`` are in model pixels of the window; transcripts outside it or with ``gene < 0`` are ignored.
+    ``out``: a float32 ``(1 + N_EMBEDDING, *shape)`` array to fill (e.g. part of the network's input), so that no
+    second copy of the channels is made.
     """
     from scipy import ndimage
 
@@ -192,14 +196,18 @@ def transcript_channels(
     inside = (gene >= 0) & (col >= 0) & (col < width) & (row >= 0) & (row < height)
     flat = row[inside] * width + col[inside]
     genes = gene[inside]
+    del col, row, inside
     sigma = SMOOTH_UM / model_um
-    count = ndimage.gaussian_filter(
-        np.bincount(flat, minlength=height * width).reshape(shape).astype(np.float32), sigma
-    )
+    channels = np.empty((1 + N_EMBEDDING, height, width), np.float32) if out is None else out
+    count = np.bincount(flat, minlength=height * width).reshape(shape).astype(np.float32)
+    ndimage.gaussian_filter(count, sigma, output=count)
     expected = max(density_per_um2, 1e-3) * model_um**2
-    channels = np.empty((1 + N_EMBEDDING, height, width), np.float32)
-    channels[0] = np.log1p(count / expected)
-    for k in range(N_EMBEDDING):
+    np.log1p(count / expected, out=channels[0])
+    count += 0.5 * expected  # from here on the denominator of the mean embedding
+    for k in range(N_EMBEDDING):  # each channel smoothed in place: one float32 plane of scratch at a time
         summed = np.bincount(flat, weights=embedding[genes, k], minlength=height * width).reshape(shape)
-        channels[1 + k] = ndimage.gaussian_filter(summed.astype(np.float32), sigma) / (count + 0.5 * expected)
+        channels[1 + k] = summed
+        del summed
+        ndimage.gaussian_filter(channels[1 + k], sigma, output=channels[1 + k])
+        channels[1 + k] /= count
     return channels

@@ -23,9 +23,9 @@ def window_features(
     """``(N_CHANNELS, h, w)`` inputs at model resolution for a window; transcripts in the window's native pixels."""
     channels = np.empty((N_CHANNELS, *model_shape(dapi.shape, factor)), np.float32)
     channels[0] = dapi_channel(dapi, stats.dapi_low, stats.dapi_high, factor)
-    channels[1:] = transcript_channels(
+    transcript_channels(
         tx_x / factor, tx_y / factor, tx_gene, channels.shape[1:], stats.embedding, stats.density_per_um2,
-        factor * um_per_px,
+        factor * um_per_px, out=channels[1:],
     )  # fmt: skip
     return channels
 

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..geometry._polygons import smoothed_perimeter
+from ..geometry._polygons import outline_measures
 from ._stitch import Stitched
 
 REGION_KEY = "region"
@@ -30,7 +30,7 @@ def cell_shapes(stitched: Stitched, transformations: dict[str, Any]):
     from spatialdata.models import ShapesModel
 
     ids = pd.Index(np.arange(1, stitched.n_cells + 1), name=INSTANCE_KEY)
-    gdf = gpd.GeoDataFrame(geometry=list(stitched.cell_polygons), index=ids)
+    gdf = gpd.GeoDataFrame(geometry=stitched.cell_polygons, index=ids)
     return ShapesModel.parse(gdf, transformations=transformations)
 
 
@@ -39,9 +39,9 @@ def nucleus_shapes(stitched: Stitched, transformations: dict[str, Any]):
     import geopandas as gpd
     from spatialdata.models import ShapesModel
 
-    has = np.array([p is not None for p in stitched.nucleus_polygons], dtype=bool)
+    has = np.not_equal(stitched.nucleus_polygons, None)
     ids = pd.Index(np.flatnonzero(has) + 1, name=INSTANCE_KEY)
-    gdf = gpd.GeoDataFrame(geometry=[p for p in stitched.nucleus_polygons if p is not None], index=ids)
+    gdf = gpd.GeoDataFrame(geometry=stitched.nucleus_polygons[has], index=ids)
     return ShapesModel.parse(gdf, transformations=transformations)
 
 
@@ -53,20 +53,18 @@ def cell_table(
     ``grid_px`` is the side, in image pixels, of the grid the polygons were traced on.
     """
     import anndata as ad
-    import shapely
     from spatialdata.models import TableModel
 
-    polygons = np.asarray(stitched.cell_polygons, dtype=object)
     counts = stitched.counts
     n = stitched.n_cells
     area_px = stitched.per_cell["area_px"]
-    hull_area = shapely.area(shapely.convex_hull(polygons)) if n else np.zeros(0)
+    perimeter_px, hull_area = outline_measures(stitched.cell_polygons, tolerance=float(grid_px))
     obs = pd.DataFrame(
         {
             INSTANCE_KEY: np.arange(1, n + 1, dtype=np.int64),
             REGION_KEY: pd.Categorical([region] * n, categories=[region]),
             "area_um2": area_px * um_per_px**2,
-            "perimeter_um": smoothed_perimeter(polygons, tolerance=float(grid_px)) * um_per_px,
+            "perimeter_um": perimeter_px * um_per_px,
             "elongation": stitched.per_cell["elongation"],
             "solidity": np.divide(area_px, hull_area, out=np.zeros(n), where=hull_area > 0),
             "nucleus_area_um2": stitched.per_cell["nucleus_area_px"] * um_per_px**2,

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..geometry._polygons import RaggedPolygons
 from ._tile import TileResult
 
 logger = logging.getLogger(__name__)
@@ -19,8 +20,9 @@ class Stitched:
     """Slide-wide cells, in increasing order of their keys; cell ``i`` has id ``i + 1``."""
 
     keys: np.ndarray
-    cell_polygons: list
-    nucleus_polygons: list
+    cell_polygons: np.ndarray
+    nucleus_polygons: np.ndarray
+    """Object arrays of shapely polygons; ``None`` for a cell without a nucleus outline."""
     per_cell: dict[str, np.ndarray]
     counts: object
     """Sparse int32 cells x genes matrix of the transcripts under each cell."""
@@ -53,29 +55,34 @@ def stitch(results: list[TileResult], n_genes: int) -> Stitched:
     if sorted_keys.size > 1 and (np.diff(sorted_keys) == 0).any():
         msg = "Internal error: two tiles claimed the same cell. Please report this with the tile settings."
         raise RuntimeError(msg)
-    cell_polygons = [p for r in results for p in r.cell_polygons]
-    nucleus_polygons = [p for r in results for p in r.nucleus_polygons]
+    cell_polygons = RaggedPolygons.concat([r.cell_polygons for r in results]).to_shapely()[order]
+    nucleus_polygons = RaggedPolygons.concat([r.nucleus_polygons for r in results]).to_shapely()[order]
+    for r in results:
+        r.cell_polygons = r.nucleus_polygons = None
     per_cell = {name: np.concatenate([getattr(r, name) for r in results])[order] for name in _PER_CELL}
     if results and results[0].confidence is not None:
         per_cell["confidence"] = np.concatenate([r.confidence for r in results])[order]
     stitched = Stitched(
         keys=sorted_keys,
-        cell_polygons=[cell_polygons[i] for i in order],
-        nucleus_polygons=[nucleus_polygons[i] for i in order],
+        cell_polygons=cell_polygons,
+        nucleus_polygons=nucleus_polygons,
         per_cell=per_cell,
         counts=None,
     )
     rows, genes, values = [], [], []
     for r in results:  # tile by tile, each tile's arrays released once taken: no second copy of them all
-        ids = stitched.ids_of(r.count_keys)
+        ids = stitched.ids_of(r.count_keys)[r.count_cells]
         counted = ids > 0  # a transcript under a cell no tile kept (its nucleus was filtered) is not counted
         rows.append(ids[counted] - 1)
         genes.append(r.count_genes[counted])
         values.append(r.count_values[counted])
-        r.count_keys = r.count_genes = r.count_values = None
+        r.count_keys = r.count_cells = r.count_genes = r.count_values = None
     empty = [np.zeros(0, np.int32)]
     matrix = sparse.coo_matrix(
-        (np.concatenate(values or empty), (np.concatenate(rows or empty), np.concatenate(genes or empty))),
+        (
+            np.concatenate(values or empty).astype(np.int32),
+            (np.concatenate(rows or empty), np.concatenate(genes or empty).astype(np.int32)),
+        ),
         shape=(stitched.n_cells, n_genes),
     ).tocsr()
     matrix.sum_duplicates()

@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from ..geometry import block_mean, block_sample, keep_largest_component, label_morphology, labels_to_polygons
+from ..geometry import block_mean, block_sample, keep_largest_component, label_morphology
+from ..geometry._polygons import RaggedPolygons, labels_to_ragged
 from ..methods import (
     DapiStatistics,
     NucleusPolygons,
@@ -87,8 +88,9 @@ class TileResult:
     """The cells a tile owns and the cell key of each transcript in its core."""
 
     keys: np.ndarray
-    cell_polygons: list
-    nucleus_polygons: list
+    cell_polygons: RaggedPolygons
+    nucleus_polygons: RaggedPolygons
+    """Outlines of the owned cells and of their nuclei (``None`` for a cell whose nucleus it covers nowhere)."""
     area_px: np.ndarray
     nucleus_area_px: np.ndarray
     centroid_x: np.ndarray
@@ -99,9 +101,12 @@ class TileResult:
     """Rows of the core's transcripts and the key of the cell under each (-1 for none); the cell may be owned by a
     neighbouring tile. Dropped once saved to the scratch folder, so that results stay small."""
     count_keys: np.ndarray
+    """Keys of the cells under the core's transcripts (owned here or by a neighbour), each once."""
+    count_cells: np.ndarray
     count_genes: np.ndarray
     count_values: np.ndarray
-    """Transcripts of the core per (cell key, gene), for the cells under them."""
+    """Transcripts of the core per (cell, gene): the cell as a position in ``count_keys``; the smallest unsigned
+    types that hold them, as these pile up for the whole slide."""
     confidence: np.ndarray | None = None
 
 
@@ -181,18 +186,18 @@ def segment_tile(tile: Tile, inputs: TileInputs, context: TileContext) -> TileRe
     owned_ids = np.flatnonzero(owned) + 1
     # polygons and morphology go back to native pixels: grid pixel i covers native pixels [i f, (i + 1) f)
     corner = (window.x0 * f, window.y0 * f)
-    cell_polygons = labels_to_polygons(cells, ids=owned_ids, offset=corner, scale=f)
-    nucleus_polygons = labels_to_polygons(nucleus_labels, ids=owned_ids, offset=corner, scale=f)
+    cell_polygons = labels_to_ragged(cells, owned_ids, offset=corner, scale=f)
+    nucleus_polygons = labels_to_ragged(nucleus_labels, owned_ids, offset=corner, scale=f)
 
     local_rows = np.floor(inputs.tx_y / f).astype(np.int64) - window.y0
     local_cols = np.floor(inputs.tx_x / f).astype(np.int64) - window.x0
     under = cells[local_rows, local_cols] if inputs.tx_rows.size else np.zeros(0, np.int32)
     key_of = np.concatenate([[-1], nuclei.keys])
-    count_keys, count_genes, count_values = _counts_per_cell(under, inputs.tx_gene, nuclei.keys)
+    count_keys, count_cells, count_genes, count_values = _counts_per_cell(under, inputs.tx_gene, nuclei.keys)
     return TileResult(
         keys=nuclei.keys[owned],
-        cell_polygons=[cell_polygons[i] for i in owned_ids],
-        nucleus_polygons=[nucleus_polygons.get(i) for i in owned_ids],
+        cell_polygons=cell_polygons,
+        nucleus_polygons=nucleus_polygons,
         area_px=shape["area"][owned] * f**2,
         nucleus_area_px=nucleus_area[owned] * f**2,
         centroid_x=shape["centroid_x"][owned] * f,
@@ -201,6 +206,7 @@ def segment_tile(tile: Tile, inputs: TileInputs, context: TileContext) -> TileRe
         tx_rows=inputs.tx_rows,
         tx_keys=key_of[under],
         count_keys=count_keys,
+        count_cells=count_cells,
         count_genes=count_genes,
         count_values=count_values,
         confidence=None if confidence is None else confidence[owned],
@@ -208,9 +214,18 @@ def segment_tile(tile: Tile, inputs: TileInputs, context: TileContext) -> TileRe
 
 
 def _counts_per_cell(labels: np.ndarray, gene: np.ndarray, keys: np.ndarray):
-    """``(cell key, gene, count)`` of transcripts under cells, from each transcript's local label and gene."""
+    """Keys of the cells under transcripts, then ``(cell, gene, count)`` with the cell as a position among them.
+
+    ``labels`` is each transcript's local label (0 for none), ``gene`` its gene.
+    """
     under = labels > 0
     n_genes = int(gene.max()) + 1 if gene.size else 1
     pairs, counts = np.unique(labels[under].astype(np.int64) * n_genes + gene[under], return_counts=True)
     label, genes = np.divmod(pairs, n_genes)
-    return keys[label - 1], genes.astype(np.int32), counts.astype(np.int32)
+    present, cell = np.unique(label, return_inverse=True)
+    return keys[present - 1], _small(cell), _small(genes), _small(counts)
+
+
+def _small(values: np.ndarray) -> np.ndarray:
+    """Non-negative integers in the smallest unsigned type that holds them."""
+    return values.astype(np.min_scalar_type(int(values.max()) if values.size else 0))

@@ -29,7 +29,7 @@ from ..pipeline._outputs import (
     nucleus_shapes,
     points_with_assignment,
 )
-from ..pipeline._run import run_tiles, scratch_folder, write_assignment
+from ..pipeline._run import release_freed_memory, run_tiles, scratch_folder, write_assignment
 from ..pipeline._stitch import stitch
 from ..pipeline._tile import ModelContext, TileContext
 from ..tiling import tile_grid
@@ -232,6 +232,7 @@ def segment(
         clock = time.perf_counter()
         stitched = stitch(results, len(transcripts.genes))
         del results  # the stitched cells hold all that is still needed
+        release_freed_memory()
         if stitched.n_cells == 0:
             msg = (
                 f"No nuclei found in image {image.key!r} channel {image.channel!r}, so nothing was written. Check the "
