@@ -122,18 +122,6 @@ class RaggedPolygons:
     def __len__(self) -> int:
         return self.geometry_offsets.size - 1
 
-    @classmethod
-    def concat(cls, parts: Sequence[RaggedPolygons]) -> RaggedPolygons:
-        """One after the other."""
-        if not parts:
-            zero = np.zeros(1, np.int64)
-            return cls(np.zeros((0, 2), np.int32), zero, zero, zero)
-        coords = np.concatenate([p.coords for p in parts])
-        return cls(
-            coords, _chain([p.ring_offsets for p in parts]), _chain([p.polygon_offsets for p in parts]),
-            _chain([p.geometry_offsets for p in parts]),
-        )  # fmt: skip
-
     def take_polygons(self, order: np.ndarray) -> RaggedPolygons:
         """The polygons (not geometries) in ``order``; geometry offsets left as they were."""
         rings = _segments(self.polygon_offsets, order)
@@ -175,12 +163,6 @@ class RaggedPolygons:
             for i in np.flatnonzero(counts > 1):
                 out[start + i] = MultiPolygon(list(polygons[first[i] : first[i] + counts[i]]))
         return out
-
-
-def _chain(offsets: Sequence[np.ndarray]) -> np.ndarray:
-    """Offsets of concatenated ragged arrays."""
-    shifts = np.cumsum([0] + [int(o[-1]) for o in offsets[:-1]])
-    return np.concatenate([[0]] + [o[1:] + shift for o, shift in zip(offsets, shifts, strict=True)]).astype(np.int64)
 
 
 def _segments(offsets: np.ndarray, which: np.ndarray) -> np.ndarray:

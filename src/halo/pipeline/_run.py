@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from .._memory import release_freed_memory
 from ..tiling import Box
 from ._tile import TileInputs, segment_tile
 
@@ -157,23 +158,6 @@ def _segment_and_save(tile, nucleus_window, image_window, raw, nucleus_in_image,
     np.save(_assignment_file(scratch, tile.index), np.stack([result.tx_rows, result.tx_keys]))
     result.tx_rows = result.tx_keys = None  # results stay small: the driver reads them back one tile at a time
     return result
-
-
-def release_freed_memory() -> None:
-    """Hand the memory freed by a tile back to the operating system (glibc's ``malloc_trim``; elsewhere nothing).
-
-    glibc keeps freed heap pages of each thread's arena for reuse, so with tiles in several threads the resident
-    memory creeps up by hundreds of MB over a slide; dask.distributed trims its workers the same way.
-    """
-    import ctypes
-    import ctypes.util
-
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc (musl): nothing to trim
-        pass
 
 
 def _assignment_file(scratch, index: int) -> str:

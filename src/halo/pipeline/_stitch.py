@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..geometry._polygons import RaggedPolygons
 from ._tile import TileResult
 
 logger = logging.getLogger(__name__)
@@ -55,10 +54,14 @@ def stitch(results: list[TileResult], n_genes: int) -> Stitched:
     if sorted_keys.size > 1 and (np.diff(sorted_keys) == 0).any():
         msg = "Internal error: two tiles claimed the same cell. Please report this with the tile settings."
         raise RuntimeError(msg)
-    cell_polygons = RaggedPolygons.concat([r.cell_polygons for r in results]).to_shapely()[order]
-    nucleus_polygons = RaggedPolygons.concat([r.nucleus_polygons for r in results]).to_shapely()[order]
-    for r in results:
+    cell_polygons, nucleus_polygons = [], []
+    for r in results:  # tile by tile: the float copies of the vertices stay small
+        cell_polygons.append(r.cell_polygons.to_shapely())
+        nucleus_polygons.append(r.nucleus_polygons.to_shapely())
         r.cell_polygons = r.nucleus_polygons = None
+    empty = [np.zeros(0, object)]
+    cell_polygons = np.concatenate(cell_polygons or empty)[order]
+    nucleus_polygons = np.concatenate(nucleus_polygons or empty)[order]
     per_cell = {name: np.concatenate([getattr(r, name) for r in results])[order] for name in _PER_CELL}
     if results and results[0].confidence is not None:
         per_cell["confidence"] = np.concatenate([r.confidence for r in results])[order]

@@ -29,7 +29,8 @@ from ..pipeline._outputs import (
     nucleus_shapes,
     points_with_assignment,
 )
-from ..pipeline._run import release_freed_memory, run_tiles, scratch_folder, write_assignment
+from .._memory import release_freed_memory
+from ..pipeline._run import run_tiles, scratch_folder, write_assignment
 from ..pipeline._stitch import stitch
 from ..pipeline._tile import ModelContext, TileContext
 from ..tiling import tile_grid
@@ -226,6 +227,7 @@ def segment(
             context = replace(context, model=model)
             if nuclei_key is None and context.model.nuclei_from_model:
                 window_source = None  # the network finds the nuclei
+        release_freed_memory()  # what reading the points element left behind
         clock = time.perf_counter()
         results = run_tiles(tiles, window_source, image.data, transcripts, context, scratch, progress, client)
         timings["tiles"] = time.perf_counter() - clock

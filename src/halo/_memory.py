@@ -1,0 +1,23 @@
+"""Keeping the resident memory of long runs down."""
+
+from __future__ import annotations
+
+import sys
+
+
+def release_freed_memory() -> None:
+    """Hand freed heap memory back to the operating system (glibc's ``malloc_trim``; elsewhere nothing).
+
+    glibc keeps the freed pages of each thread's arena for reuse, so with tiles in several threads, and large
+    short-lived copies while writing, the resident memory creeps up by hundreds of MB over a slide (measured:
+    ``docs/scale.md``); dask.distributed trims its workers the same way.
+    """
+    import ctypes
+    import ctypes.util
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (musl): nothing to trim
+        pass
