@@ -7,7 +7,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..geometry._polygons import outline_measures
 from ._stitch import Stitched
 
 REGION_KEY = "region"
@@ -45,26 +44,21 @@ def nucleus_shapes(stitched: Stitched, transformations: dict[str, Any]):
     return ShapesModel.parse(gdf, transformations=transformations)
 
 
-def cell_table(
-    stitched: Stitched, genes: list[str], um_per_px: float, region: str, uns: dict[str, Any], *, grid_px: int = 1
-):
-    """AnnData of counts with morphology in ``obs`` and centroids in ``obsm["spatial"]``, linked to ``region``.
-
-    ``grid_px`` is the side, in image pixels, of the grid the polygons were traced on.
-    """
+def cell_table(stitched: Stitched, genes: list[str], um_per_px: float, region: str, uns: dict[str, Any]):
+    """AnnData of counts with morphology in ``obs`` and centroids in ``obsm["spatial"]``, linked to ``region``."""
     import anndata as ad
     from spatialdata.models import TableModel
 
     counts = stitched.counts
     n = stitched.n_cells
     area_px = stitched.per_cell["area_px"]
-    perimeter_px, hull_area = outline_measures(stitched.cell_polygons, tolerance=float(grid_px))
+    hull_area = stitched.per_cell["hull_area_px"]
     obs = pd.DataFrame(
         {
             INSTANCE_KEY: np.arange(1, n + 1, dtype=np.int64),
             REGION_KEY: pd.Categorical([region] * n, categories=[region]),
             "area_um2": area_px * um_per_px**2,
-            "perimeter_um": perimeter_px * um_per_px,
+            "perimeter_um": stitched.per_cell["perimeter_px"] * um_per_px,
             "elongation": stitched.per_cell["elongation"],
             "solidity": np.divide(area_px, hull_area, out=np.zeros(n), where=hull_area > 0),
             "nucleus_area_um2": stitched.per_cell["nucleus_area_px"] * um_per_px**2,

@@ -11,7 +11,7 @@ from ._tile import TileResult
 
 logger = logging.getLogger(__name__)
 
-_PER_CELL = ("area_px", "nucleus_area_px", "centroid_x", "centroid_y", "elongation")
+_PER_CELL = ("area_px", "nucleus_area_px", "centroid_x", "centroid_y", "elongation", "perimeter_px", "hull_area_px")
 
 
 @dataclass

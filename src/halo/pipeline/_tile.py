@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..geometry import block_mean, block_sample, keep_largest_component, label_morphology
-from ..geometry._polygons import RaggedPolygons, labels_to_ragged
+from ..geometry._polygons import RaggedPolygons, labels_to_ragged, outline_measures
 from ..methods import (
     DapiStatistics,
     NucleusPolygons,
@@ -96,6 +96,10 @@ class TileResult:
     centroid_x: np.ndarray
     centroid_y: np.ndarray
     elongation: np.ndarray
+    perimeter_px: np.ndarray
+    """Outline length without the staircase excess (:func:`~halo.geometry._polygons.smoothed_perimeter`)."""
+    hull_area_px: np.ndarray
+    """Area of the outline's convex hull."""
     tx_rows: np.ndarray | None
     tx_keys: np.ndarray | None
     """Rows of the core's transcripts and the key of the cell under each (-1 for none); the cell may be owned by a
@@ -188,6 +192,8 @@ def segment_tile(tile: Tile, inputs: TileInputs, context: TileContext) -> TileRe
     corner = (window.x0 * f, window.y0 * f)
     cell_polygons = labels_to_ragged(cells, owned_ids, offset=corner, scale=f)
     nucleus_polygons = labels_to_ragged(nucleus_labels, owned_ids, offset=corner, scale=f)
+    # measured here, in parallel, rather than over the whole slide's outlines in the driver
+    perimeter_px, hull_area_px = outline_measures(cell_polygons.to_shapely(), tolerance=float(f))
 
     local_rows = np.floor(inputs.tx_y / f).astype(np.int64) - window.y0
     local_cols = np.floor(inputs.tx_x / f).astype(np.int64) - window.x0
@@ -203,6 +209,8 @@ def segment_tile(tile: Tile, inputs: TileInputs, context: TileContext) -> TileRe
         centroid_x=shape["centroid_x"][owned] * f,
         centroid_y=shape["centroid_y"][owned] * f,
         elongation=shape["elongation"][owned],
+        perimeter_px=perimeter_px,
+        hull_area_px=hull_area_px,
         tx_rows=inputs.tx_rows,
         tx_keys=key_of[under],
         count_keys=count_keys,

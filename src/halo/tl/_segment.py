@@ -251,7 +251,7 @@ def segment(
             min_qv=min_qv, um_per_px=um_per_px, nucleus_options=options, names=names, n_tiles=len(tiles),
         )  # fmt: skip
         uns["timings"] = timings
-        table = cell_table(stitched, transcripts.genes, um_per_px, names["boundaries"], uns, grid_px=factor)
+        table = cell_table(stitched, transcripts.genes, um_per_px, names["boundaries"], uns)
         if not hio.is_backed(sdata):  # the column must outlive the scratch folder
             assignment = np.fromfile(assignment, np.int32)
         elements = {
