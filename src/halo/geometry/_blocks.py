@@ -23,7 +23,9 @@ def block_mean(window: np.ndarray, factor: int, transform=None) -> np.ndarray:
         pad = ((0, n * factor - rows.shape[0]), (0, width * factor - rows.shape[1]))
         if any(p[1] for p in pad):
             rows = np.pad(rows, pad, mode="edge")
-        out[top : top + n] = rows.reshape(n, factor, width, factor).mean(axis=(1, 3))
+        # rows of each block first, then its columns: faster than one mean over two strided axes
+        summed = rows.reshape(n, factor, width * factor).sum(axis=1)
+        out[top : top + n] = summed.reshape(n, width, factor).sum(axis=2) / (factor * factor)
     return out
 
 

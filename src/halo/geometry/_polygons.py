@@ -190,6 +190,11 @@ def outline_measures(polygons: Sequence[Polygon | MultiPolygon], *, tolerance: f
     lengths, hull_areas = np.zeros(geoms.size), np.zeros(geoms.size)
     for start in range(0, geoms.size, 10_000):  # in chunks: the simplified copies and hulls are short-lived
         chunk = geoms[start : start + 10_000]
-        lengths[start : start + chunk.size] = shapely.length(shapely.simplify(chunk, tolerance, preserve_topology=True))
+        # plain Douglas-Peucker is ten times faster than the topology-preserving kind and gives the same length,
+        # except where a thin outline collapses: only those are done again
+        simple = shapely.simplify(chunk, tolerance, preserve_topology=False)
+        collapsed = shapely.is_empty(simple) | (shapely.area(simple) == 0)
+        simple[collapsed] = shapely.simplify(chunk[collapsed], tolerance, preserve_topology=True)
+        lengths[start : start + chunk.size] = shapely.length(simple)
         hull_areas[start : start + chunk.size] = shapely.area(shapely.convex_hull(chunk))
     return lengths, hull_areas
