@@ -121,3 +121,19 @@ def test_runs_on_sopa_toy_dataset():
     assert table.X.sum() == (assigned > 0).sum()
     assert table.uns["halo"]["params"]["image_key"] == "image"
     assert table.uns["halo"]["params"]["um_per_px"] == pytest.approx(0.1)
+
+
+def test_genes_of_unknown_categories_keep_one_order_whatever_the_files_list():
+    import dask.dataframe as dd
+
+    from halo.io._transcripts import _gene_names
+
+    parts = [
+        pd.DataFrame({"feature_name": pd.Categorical(names, categories=order)})
+        for names, order in ((["b", "a"], ["b", "a"]), (["c", "a"], ["c", "a"]))
+    ]
+    column = dd.concat([dd.from_pandas(p, npartitions=1) for p in parts])["feature_name"].cat.as_unknown()
+    flipped = dd.concat([dd.from_pandas(p, npartitions=1) for p in parts[::-1]])["feature_name"].cat.as_unknown()
+    assert list(_gene_names(column)) == list(_gene_names(flipped)) == ["a", "b", "c"]
+    known = dd.from_pandas(parts[0], npartitions=1)["feature_name"]  # a known order is the user's: kept
+    assert list(_gene_names(known)) == ["b", "a"]

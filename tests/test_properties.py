@@ -157,3 +157,38 @@ def test_smoothed_perimeter_of_a_traced_disc_is_close_to_its_circumference(radiu
     polygon = labels_to_polygons(disc[::grid_px, ::grid_px], scale=grid_px)[1]
     estimate = smoothed_perimeter([polygon], tolerance=float(grid_px))[0]
     assert estimate == pytest.approx(2 * np.pi * radius, rel=0.08)
+
+
+def _two_split_blobs():
+    """Foreground and intensity of two blobs of two nuclei each; the second has a piece joined only at a corner."""
+    yy, xx = np.mgrid[:30, :40]
+
+    def bump(cy, cx):
+        d = (yy - cy) ** 2 + (xx - cx) ** 2
+        return np.where(d <= 16, 1 - d / 17, 0)
+
+    first, second = bump(6, 6) + bump(6, 13), bump(20, 20) + bump(20, 27)
+    foreground = (first > 0) | (second > 0)
+    peaks = (first + second).astype(np.float32)
+    foreground[14:16, 18:20] |= np.eye(2, dtype=bool)  # (15, 19) touches the second blob's top pixel (16, 20) at a corner
+    peaks[14:16, 18:20] += 0.05 * np.eye(2, dtype=np.float32)
+    return foreground, peaks
+
+
+def test_a_blob_is_split_the_same_whatever_else_the_window_holds():
+    from scipy import ndimage
+
+    from halo.methods._nuclei import _split_blobs
+
+    foreground, peaks = _two_split_blobs()
+    blobs, n = ndimage.label(foreground, np.ones((3, 3), bool))
+    assert n == 2
+    labels = _split_blobs(foreground, peaks, 0.01)
+    for value in np.unique(labels[labels > 0]):  # every nucleus inside one blob
+        assert np.unique(blobs[labels == value]).size == 1
+    assert np.unique(labels[blobs == 1]).size == 2 and np.unique(labels[(blobs == 2) & (labels > 0)]).size == 2
+    # the second blob alone in a window: the same nuclei, up to their numbering
+    alone = _split_blobs(foreground[12:, 12:], peaks[12:, 12:], 0.01)
+    together = labels[12:, 12:] * (blobs[12:, 12:] == 2)
+    pairs = np.unique(np.stack([alone.ravel(), together.ravel()]), axis=1)
+    assert np.unique(pairs[0]).size == pairs.shape[1] == np.unique(pairs[1]).size  # one-to-one

@@ -168,12 +168,16 @@ class TranscriptFilter:
 
 
 def _gene_names(column) -> pd.Index:
-    """Every gene name of a (lazy) gene column, sorted unless the column is categorical."""
+    """Every gene name of a (lazy) gene column: a categorical's own order when it is known, sorted otherwise.
+
+    Unknown categories are gathered from the partitions in the order their files happen to list them, which changes
+    when the element is rewritten (as when halo adds its column): sorted, the table's genes keep one order.
+    """
     if isinstance(column.dtype, pd.CategoricalDtype):
         if getattr(column.cat, "known", True):
             return pd.Index(column.cat.categories)
         column = column.cat.as_known() if hasattr(column.cat, "as_known") else column
-        return pd.Index(column.cat.categories)
+        return pd.Index(np.sort(np.asarray(column.cat.categories, dtype=object)))
     names = column.dropna().unique()
     names = names.compute() if hasattr(names, "compute") else names
     return pd.Index(np.sort(np.asarray(names, dtype=object)))

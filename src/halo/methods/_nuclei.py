@@ -197,8 +197,10 @@ def _split_blobs(foreground: np.ndarray, peaks: np.ndarray, contrast: float) -> 
         markers, n_markers = connected(h_maxima(masked, contrast) & mask, connectivity=2, return_num=True)
         if n_markers < 2:
             continue
-        split = watershed(-masked, markers, mask=mask)
-        labels[crop][mask] = split[mask] + next_label - 1
+        split = watershed(-masked, markers, mask=mask)[mask]
+        # a piece joined to the blob only diagonally is reached by no marker (the flooding is 4-connected): it
+        # belongs to no nucleus, rather than to whichever label came before (which depends on the window)
+        labels[crop][mask] = np.where(split > 0, split + next_label - 1, 0)
         next_label += n_markers
     return labels
 
