@@ -123,10 +123,13 @@ def detect_nuclei(
 ) -> NucleusTile:
     """Normalise, smooth, threshold, split touching nuclei at dips between intensity peaks, filter by size."""
     from scipy import ndimage
+    from skimage.morphology import remove_small_holes
 
     image = np.nan_to_num((np.asarray(window, dtype=np.float32) - stats.low) / (stats.high - stats.low))
-    foreground = ndimage.binary_fill_holes(
-        ndimage.gaussian_filter(image, options.sigma_um / um_per_px) > stats.threshold
+    # holes up to a nucleus' size only: filling every enclosed region would depend on how far the window reaches
+    foreground = remove_small_holes(
+        ndimage.gaussian_filter(image, options.sigma_um / um_per_px) > stats.threshold,
+        max_size=int(options.max_area_um2 / um_per_px**2),
     )
     peaks = ndimage.gaussian_filter(image, options.marker_sigma_um / um_per_px)
     labels = _split_blobs(foreground, peaks, options.split_contrast)
