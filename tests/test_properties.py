@@ -170,7 +170,7 @@ def _two_split_blobs():
     first, second = bump(6, 6) + bump(6, 13), bump(20, 20) + bump(20, 27)
     foreground = (first > 0) | (second > 0)
     peaks = (first + second).astype(np.float32)
-    foreground[14:16, 18:20] |= np.eye(2, dtype=bool)  # (15, 19) touches the second blob's top pixel (16, 20) at a corner
+    foreground[14:16, 18:20] |= np.eye(2, dtype=bool)  # (15, 19) touches the second blob's (16, 20) at a corner
     peaks[14:16, 18:20] += 0.05 * np.eye(2, dtype=np.float32)
     return foreground, peaks
 

@@ -75,7 +75,7 @@ def labels_to_ragged(
 
 
 def _trace(labels, ids, offset, scale) -> tuple[list[int], list, list[int]]:
-    """Each label's 4-connected regions: their labels, rings (``(n, 2)`` arrays: shell, then holes), region of each ring."""
+    """Each label's 4-connected regions: their labels, rings (``(n, 2)`` arrays, shell then holes), region of a ring."""
     from affine import Affine
     from rasterio.features import shapes
 
@@ -123,7 +123,7 @@ class RaggedPolygons:
         return self.geometry_offsets.size - 1
 
     def take_polygons(self, order: np.ndarray) -> RaggedPolygons:
-        """The polygons (not geometries) in ``order``; geometry offsets left as they were."""
+        """Reorder the polygons (not the geometries) as ``order`` says; geometry offsets are left as they were."""
         rings = _segments(self.polygon_offsets, order)
         vertices = _segments(self.ring_offsets, rings)
         ring_sizes = np.diff(self.ring_offsets)[rings]
@@ -134,14 +134,14 @@ class RaggedPolygons:
         )  # fmt: skip
 
     def compact(self) -> RaggedPolygons:
-        """The same polygons with whole-number vertices stored as int32."""
+        """Store whole-number vertices as int32 (in place); return the same polygons."""
         coords = self.coords
-        if coords.dtype != np.int32 and coords.size and np.abs(coords).max() < 2**31:
+        if not coords.size:
+            self.coords = coords.astype(np.int32)
+        elif coords.dtype != np.int32 and np.abs(coords).max() < 2**31:
             whole = coords.astype(np.int32)
             if np.array_equal(whole, coords):
                 self.coords = whole
-        elif not coords.size:
-            self.coords = coords.astype(np.int32)
         return self
 
     def to_shapely(self, *, chunk: int = 50_000) -> np.ndarray:
@@ -166,7 +166,7 @@ class RaggedPolygons:
 
 
 def _segments(offsets: np.ndarray, which: np.ndarray) -> np.ndarray:
-    """Indices of the items of segments ``which`` (segment ``i`` is ``offsets[i]:offsets[i + 1]``), in order."""
+    """Return the indices of the items of segments ``which`` (segment ``i``: ``offsets[i]:offsets[i + 1]``), in order."""
     starts, sizes = offsets[:-1][which], np.diff(offsets)[which]
     if not sizes.size:
         return np.zeros(0, np.int64)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .. import io as hio
+from .._memory import release_freed_memory
 from ..io._validate import (
     check_image_size,
     check_nucleus_options,
@@ -29,7 +30,6 @@ from ..pipeline._outputs import (
     nucleus_shapes,
     points_with_assignment,
 )
-from .._memory import release_freed_memory
 from ..pipeline._run import run_tiles, scratch_folder, write_assignment
 from ..pipeline._stitch import stitch
 from ..pipeline._tile import ModelContext, TileContext
