@@ -142,7 +142,9 @@ def segment(
     - ``sdata.shapes[f"{key_added}_boundaries"]``: one valid Polygon per cell, indexed by ``cell_id`` (1..n), in the
       nuclear image's pixel space with its transformations; cells do not overlap.
     - ``sdata.shapes[f"{key_added}_nuclei"]``: the nucleus of each cell, same index.
-    - ``sdata.tables[f"{key_added}_table"]``: cells x genes, sparse int32 counts in ``X`` and ``layers["counts"]``;
+    - ``sdata.tables[f"{key_added}_table"]``: cells x genes (in the order of the gene column's categories when they
+      are known, as in memory; sorted by name when they are not, as read from zarr), sparse int32 counts in ``X``
+      and ``layers["counts"]``;
       ``obs``: ``cell_id``, ``region``, ``area_um2``, ``perimeter_um``, ``elongation``, ``solidity``,
       ``nucleus_area_um2``, ``transcript_count`` and, with ``method="halo"``, ``confidence`` (mean predicted cell
       probability away from boundaries, 0-1); ``obsm["spatial"]``: centroids in image pixels;
