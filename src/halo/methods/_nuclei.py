@@ -123,17 +123,32 @@ def detect_nuclei(
 ) -> NucleusTile:
     """Normalise, smooth, threshold, split touching nuclei at dips between intensity peaks, filter by size."""
     from scipy import ndimage
-    from skimage.morphology import remove_small_holes
 
     image = np.nan_to_num((np.asarray(window, dtype=np.float32) - stats.low) / (stats.high - stats.low))
-    # holes up to a nucleus' size only: filling every enclosed region would depend on how far the window reaches
-    foreground = remove_small_holes(
+    foreground = _fill_holes(
         ndimage.gaussian_filter(image, options.sigma_um / um_per_px) > stats.threshold,
         max_size=int(options.max_area_um2 / um_per_px**2),
     )
     peaks = ndimage.gaussian_filter(image, options.marker_sigma_um / um_per_px)
     labels = _split_blobs(foreground, peaks, options.split_contrast)
     return _with_raster_keys(_size_filtered(labels, options, um_per_px), box, slide_width)
+
+
+def _fill_holes(mask: np.ndarray, *, max_size: int) -> np.ndarray:
+    """Fill the holes of ``mask``: 4-connected background regions enclosed in the window, up to ``max_size`` pixels.
+
+    Both limits keep the result independent of the window: a larger region, or one that reaches the window's edge,
+    may be enclosed or open depending on how far the window reaches, so it is never filled.
+    """
+    from scipy import ndimage
+
+    holes, n = ndimage.label(~mask)
+    if n == 0:
+        return mask
+    fill = np.bincount(holes.ravel(), minlength=n + 1) <= max_size
+    fill[0] = False
+    fill[np.concatenate([holes[0], holes[-1], holes[:, 0], holes[:, -1]])] = False
+    return mask | fill[holes]
 
 
 def nuclei_from_probability(
@@ -145,10 +160,8 @@ def nuclei_from_probability(
     between two centres, as a narrow waist between two round nuclei does.
     """
     from scipy import ndimage
-    from skimage.morphology import remove_small_holes
 
-    # only small holes: filling every enclosed region would depend on how far the window reaches
-    foreground = remove_small_holes(probability >= 128, max_size=int(options.min_area_um2 / um_per_px**2))
+    foreground = _fill_holes(probability >= 128, max_size=int(options.min_area_um2 / um_per_px**2))
     distance = ndimage.distance_transform_edt(foreground).astype(np.float32) * um_per_px
     peaks = ndimage.gaussian_filter(distance, options.sigma_um / um_per_px)
     labels = _split_blobs(foreground, peaks, MODEL_SPLIT_DEPTH_UM)
