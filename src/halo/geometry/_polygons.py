@@ -166,7 +166,7 @@ class RaggedPolygons:
 
 
 def _segments(offsets: np.ndarray, which: np.ndarray) -> np.ndarray:
-    """Return the indices of the items of segments ``which`` (segment ``i``: ``offsets[i]:offsets[i + 1]``), in order."""
+    """Return the indices of the items of segments ``which`` (segment ``i`` is ``offsets[i]:offsets[i + 1]``)."""
     starts, sizes = offsets[:-1][which], np.diff(offsets)[which]
     if not sizes.size:
         return np.zeros(0, np.int64)
