@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 
 
@@ -12,12 +13,20 @@ def release_freed_memory() -> None:
     short-lived copies while writing, the resident memory creeps up by hundreds of MB over a slide (measured:
     ``docs/scale.md``); dask.distributed trims its workers the same way.
     """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim():
+    """Look glibc's ``malloc_trim`` up once (finding the C library runs ``ldconfig``); ``None`` elsewhere."""
     import ctypes
     import ctypes.util
 
     if not sys.platform.startswith("linux"):
-        return
+        return None
     try:
-        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
     except (OSError, AttributeError):  # not glibc (musl): nothing to trim
-        pass
+        return None

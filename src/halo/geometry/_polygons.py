@@ -68,10 +68,8 @@ def labels_to_ragged(
     # rasterio yields a label's regions in no particular order among other labels': group them by id
     order = np.argsort(np.asarray(values, dtype=np.int64), kind="stable")
     per_id = np.searchsorted(ids, np.asarray(values, dtype=np.int64)[order])
-    ragged = RaggedPolygons(coords, ring_offsets, polygon_offsets, np.zeros(ids.size + 1, np.int64))
-    ragged = ragged.take_polygons(order)
-    ragged.geometry_offsets = np.concatenate([[0], np.cumsum(np.bincount(per_id, minlength=ids.size))])
-    return ragged.compact()
+    geometry_offsets = np.concatenate([[0], np.cumsum(np.bincount(per_id, minlength=ids.size))])  # of the reordered
+    return RaggedPolygons(coords, ring_offsets, polygon_offsets, geometry_offsets).take_polygons(order).compact()
 
 
 def _trace(labels, ids, offset, scale) -> tuple[list[int], list, list[int]]:
@@ -181,14 +179,9 @@ def smoothed_perimeter(polygons: Sequence[Polygon | MultiPolygon], *, tolerance:
     the staircase first (``tolerance``, in the polygons' units: their pixel side) brings the estimate within 2-7%
     for discs of radius 5-40 pixels (22% over at half a pixel).
     """
-    return outline_measures(polygons, tolerance=tolerance)[0]
-
-
-def outline_measures(polygons: Sequence[Polygon | MultiPolygon], *, tolerance: float = 1.0):
-    """:func:`smoothed_perimeter` and the area of the convex hull of each polygon."""
     geoms = np.asarray(polygons, dtype=object)
-    lengths, hull_areas = np.zeros(geoms.size), np.zeros(geoms.size)
-    for start in range(0, geoms.size, 10_000):  # in chunks: the simplified copies and hulls are short-lived
+    lengths = np.zeros(geoms.size)
+    for start in range(0, geoms.size, 10_000):  # in chunks: the simplified copies are short-lived
         chunk = geoms[start : start + 10_000]
         # plain Douglas-Peucker is ten times faster than the topology-preserving kind and gives the same length,
         # except where a thin outline collapses: only those are done again
@@ -196,5 +189,4 @@ def outline_measures(polygons: Sequence[Polygon | MultiPolygon], *, tolerance: f
         collapsed = shapely.is_empty(simple) | (shapely.area(simple) == 0)
         simple[collapsed] = shapely.simplify(chunk[collapsed], tolerance, preserve_topology=True)
         lengths[start : start + chunk.size] = shapely.length(simple)
-        hull_areas[start : start + chunk.size] = shapely.area(shapely.convex_hull(chunk))
-    return lengths, hull_areas
+    return lengths

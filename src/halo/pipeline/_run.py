@@ -41,11 +41,11 @@ def run_tiles(tiles, window_source, image_source, transcripts, context, scratch,
     for tile in tiles:
         box = tile.window
         raw = None if context.model is None else _model_raw_box(box, context)
+        nucleus_in_image = raw is not None and window_source is image_source
         nucleus_window = None
-        if window_source is not None and not (raw is not None and window_source is image_source):
+        if window_source is not None and not nucleus_in_image:
             nucleus_window = _LazyWindow.of(window_source, box)
         image_window = None if raw is None else _LazyWindow.of(image_source, raw)
-        nucleus_in_image = raw is not None and window_source is image_source
         tasks.append(
             dask.delayed(_tile_task, pure=True)(
                 tile, nucleus_window, image_window, raw, nucleus_in_image, shared[1], shared[0], scratch,

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import shapely
 
 from ..geometry import block_mean, block_sample, keep_largest_component, label_morphology
-from ..geometry._polygons import RaggedPolygons, labels_to_ragged, outline_measures
+from ..geometry._polygons import RaggedPolygons, labels_to_ragged, smoothed_perimeter
 from ..methods import (
     DapiStatistics,
     NucleusPolygons,
@@ -193,7 +194,9 @@ def segment_tile(tile: Tile, inputs: TileInputs, context: TileContext) -> TileRe
     cell_polygons = labels_to_ragged(cells, owned_ids, offset=corner, scale=f)
     nucleus_polygons = labels_to_ragged(nucleus_labels, owned_ids, offset=corner, scale=f)
     # measured here, in parallel, rather than over the whole slide's outlines in the driver
-    perimeter_px, hull_area_px = outline_measures(cell_polygons.to_shapely(), tolerance=float(f))
+    outlines = cell_polygons.to_shapely()
+    perimeter_px = smoothed_perimeter(outlines, tolerance=float(f))
+    hull_area_px = shapely.area(shapely.convex_hull(outlines))
 
     local_rows = np.floor(inputs.tx_y / f).astype(np.int64) - window.y0
     local_cols = np.floor(inputs.tx_x / f).astype(np.int64) - window.x0
