@@ -137,3 +137,31 @@ def test_genes_of_unknown_categories_keep_one_order_whatever_the_files_list():
     assert list(_gene_names(column)) == list(_gene_names(flipped)) == ["a", "b", "c"]
     known = dd.from_pandas(parts[0], npartitions=1)["feature_name"]  # a known order is the user's: kept
     assert list(_gene_names(known)) == ["b", "a"]
+
+
+def test_shapes_written_in_row_groups_read_back_as_geopandas_writes_them(small_sdata, tmp_path, monkeypatch):
+    """Shapes are encoded a slice of rows at a time; file and element must be what one geopandas write gives."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    from halo.io import _shapes_parquet
+
+    monkeypatch.setattr(_shapes_parquet, "ROWS_PER_GROUP", 7)
+    path = tmp_path / "backed.zarr"
+    small_sdata.write(path)
+    sdata = read_zarr(path)
+    halo.tl.segment(sdata, method="expansion", progress=False)
+    on_disk = read_zarr(path)
+    _assert_same_outputs(sdata, on_disk)
+    for key in ("halo_boundaries", "halo_nuclei"):
+        assert len(sdata[key]) > 7  # several row groups
+        written = path / "shapes" / key / "shapes.parquet"
+        assert pq.ParquetFile(written).metadata.num_row_groups == -(-len(sdata[key]) // 7)
+        reference = tmp_path / f"{key}.parquet"
+        bare = sdata[key].copy(deep=False)
+        bare.attrs = {}
+        bare.to_parquet(reference)
+        geo = [json.loads(pq.read_schema(p).metadata[b"geo"]) for p in (written, reference)]
+        assert geo[0] == geo[1]
+        assert pq.read_table(written).equals(pq.read_table(reference))

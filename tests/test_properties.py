@@ -15,6 +15,7 @@ from skimage.measure import label as connected
 
 import halo
 from halo.geometry import keep_largest_component, labels_to_polygons
+from halo.geometry._outlines import smooth_shared_outlines
 from halo.geometry._polygons import labels_to_ragged
 from halo.tiling import tile_grid, tile_of_points
 
@@ -71,6 +72,45 @@ def test_ragged_polygons_hold_the_same_polygons_in_the_order_asked(labels, ids, 
         assert (geometry is None) if expected is None else shapely.equals_exact(geometry, expected, 0)
     if scale != 1.5 and ragged[0].coords.size:
         assert ragged[0].coords.dtype == np.int32  # whole-number vertices are stored compactly
+
+
+@FAST
+@given(
+    labels=hnp.arrays(np.int32, shape=st.tuples(st.integers(1, 24), st.integers(1, 24)), elements=st.integers(0, 5)),
+    offset=st.tuples(st.integers(-20, 20), st.integers(-20, 20)),
+    pixel=st.sampled_from([1, 2]),
+    split=st.integers(0, 6),
+)
+def test_smoothed_outlines_share_their_arcs_and_keep_every_pixel_centre(labels, offset, pixel, split):
+    """Smoothed outlines are valid, rasterise back to their pixels, and do not depend on how they are grouped."""
+    from affine import Affine
+
+    labels = labels.repeat(2, axis=0).repeat(2, axis=1)  # blobs large enough to have arcs worth simplifying
+    labels[labels % 3 == 0] = 0  # and some background
+    ids = np.unique(labels[labels > 0])
+    origin = (offset[0] * pixel, offset[1] * pixel)
+    traced = labels_to_ragged(labels, ids, offset=origin, scale=pixel)
+    (whole,) = smooth_shared_outlines([traced], [], pixel=pixel)
+    geoms = whole.to_shapely()
+    if not ids.size:
+        return
+    assert shapely.is_valid(geoms).all()
+    drawn = rasterize(
+        zip(geoms, ids.tolist(), strict=True), out_shape=labels.shape,
+        transform=Affine.translation(*origin) @ Affine.scale(pixel), fill=0, dtype="int32",
+    )  # fmt: skip
+    np.testing.assert_array_equal(drawn, labels)  # pixel-centre rule: every centre on its own side
+    left, right = np.triu_indices(ids.size, k=1)
+    assert shapely.area(shapely.intersection(geoms[left], geoms[right])).max(initial=0) < 1e-9
+    assert shapely.get_num_coordinates(geoms).sum() <= shapely.get_num_coordinates(traced.to_shapely()).sum() * 2
+
+    # as tiles do: smooth some outlines with the others as context, then the rest: the same vertices
+    first = labels_to_ragged(labels, ids[:split], offset=origin, scale=pixel)
+    rest = labels_to_ragged(labels, ids[split:], offset=origin, scale=pixel)
+    (a,) = smooth_shared_outlines([first], [rest], pixel=pixel)
+    (b,) = smooth_shared_outlines([rest], [first], pixel=pixel)
+    together = np.concatenate([a.to_shapely(), b.to_shapely()])
+    assert shapely.equals_exact(together, geoms, tolerance=0).all()
 
 
 def test_ragged_polygons_refuse_ids_out_of_order():

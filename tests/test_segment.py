@@ -7,6 +7,7 @@ import pytest
 import shapely
 
 import halo
+from halo.model import bin_factor
 from tests.conftest import transcripts_in_pixels
 
 
@@ -63,14 +64,16 @@ def test_nuclei_lie_inside_their_cells(segmented):
 def test_assigned_transcripts_lie_inside_their_cell(segmented):
     frame = transcripts_in_pixels(segmented)
     assigned = frame[frame["halo_cell_id"] > 0]
-    # a transcript lies in the pixel that holds it: test its pixel centre against the pixel-edge polygon
-    centres = shapely.points(np.floor(assigned["px"]) + 0.5, np.floor(assigned["py"]) + 0.5)
+    # a transcript lies in the pixel of the working grid that holds it (the network's 2 x 2 binned grid for halo):
+    # outlines keep every such pixel's centre on its side
+    side = bin_factor(0.2125) if segmented["halo_table"].uns["halo"]["params"]["method"] == "halo" else 1
+    centres = shapely.points(*[(np.floor(assigned[c] / side) + 0.5) * side for c in ("px", "py")])
     polygons = segmented["halo_boundaries"].geometry.loc[assigned["halo_cell_id"].to_numpy()].to_numpy()
     assert shapely.contains(polygons, centres).all()
     unassigned = frame[(frame["halo_cell_id"] == 0) & (frame["qv"] >= 20)]
     unassigned = unassigned[~unassigned["feature_name"].astype(str).str.startswith(("Neg", "BLANK"))]
     hits = shapely.STRtree(segmented["halo_boundaries"].geometry.to_numpy()).query(
-        shapely.points(np.floor(unassigned["px"]) + 0.5, np.floor(unassigned["py"]) + 0.5), predicate="within"
+        shapely.points(*[(np.floor(unassigned[c] / side) + 0.5) * side for c in ("px", "py")]), predicate="within"
     )
     assert hits.size == 0
 
@@ -80,13 +83,14 @@ def test_morphology_in_obs_is_consistent(segmented):
     shapes = segmented["halo_boundaries"]
     obs = table.obs
     um2_per_px = 0.2125**2
-    np.testing.assert_allclose(obs["area_um2"].to_numpy(), shapes.geometry.area.to_numpy() * um2_per_px)
+    # obs measures the pixels; the smoothed outline cuts and adds corner triangles that nearly cancel
+    np.testing.assert_allclose(obs["area_um2"].to_numpy(), shapes.geometry.area.to_numpy() * um2_per_px, rtol=0.02)
     assert (obs["nucleus_area_um2"] <= obs["area_um2"]).all()
     assert ((obs["solidity"] > 0) & (obs["solidity"] <= 1 + 1e-9)).all()
     assert (obs["elongation"] >= 1).all()
     assert (obs["perimeter_um"] > 0).all()
     centroids = shapely.get_coordinates(shapes.geometry.centroid)
-    np.testing.assert_allclose(table.obsm["spatial"], centroids, atol=1e-6)
+    np.testing.assert_allclose(table.obsm["spatial"], centroids, atol=0.5)
     params = table.uns["halo"]["params"]
     assert params["expansion_um"] == 5.0 and params["max_reach_um"] == 15.0
     assert "spatialdata" in table.uns["halo"]["versions"]

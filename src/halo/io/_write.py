@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._memory import release_freed_memory
+from ._shapes_parquet import write_shapes_in_row_groups
 
 if TYPE_CHECKING:
     from spatialdata import SpatialData
@@ -121,7 +122,10 @@ def write_elements(sdata: SpatialData, elements: dict[str, Any]) -> None:
         sdata[tmp] = element
         kinds[name] = element_kind(sdata, tmp)
         _write_journal(root, "staging", kinds)  # before the write, so that a partial copy is found and removed
-        sdata.write_element(tmp)
+        if kinds[name] == "shapes":
+            write_shapes_in_row_groups(sdata, tmp, element)
+        else:
+            sdata.write_element(tmp)
         release_freed_memory()  # the encoded copy is gone: give its pages back before the next element
         if kinds[name] in _LAZY_KINDS:  # the new element may read lazily from the old files: read its own copy
             _reload(sdata, tmp, kinds[name])

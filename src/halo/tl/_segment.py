@@ -234,7 +234,7 @@ def segment(
         results = run_tiles(tiles, window_source, image.data, transcripts, context, scratch, progress, client)
         timings["tiles"] = time.perf_counter() - clock
         clock = time.perf_counter()
-        stitched = stitch(results, len(transcripts.genes))
+        stitched = stitch(results, len(transcripts.genes), pixel=factor)
         del results  # the stitched cells hold all that is still needed
         release_freed_memory()
         if stitched.n_cells == 0:
