@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 
@@ -30,3 +31,26 @@ def _malloc_trim():
         return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
     except (OSError, AttributeError):  # not glibc (musl): nothing to trim
         return None
+
+
+@contextlib.contextmanager
+def released_during_dask(*, every_s: float = 0.25):
+    """Within this block, hand freed memory back after dask's local tasks, at most once every ``every_s`` seconds.
+
+    A dask computation with many small tasks (writing a points element partition by partition) leaves the freed
+    copies of each in the worker threads' arenas until it ends: hundreds of MB on a gigapixel slide.
+    """
+    import time
+
+    from dask.callbacks import Callback
+
+    last = [time.monotonic()]
+
+    def posttask(*_) -> None:
+        now = time.monotonic()
+        if now - last[0] >= every_s:
+            release_freed_memory()
+            last[0] = time.monotonic()
+
+    with Callback(posttask=posttask):
+        yield

@@ -188,10 +188,19 @@ def _smoothed(outlines: RaggedPolygons, corner, step, ring, nodes: _Nodes, pixel
     second = edge_key[np.where(arcs.starts_at_node, arcs.first_edge, arcs.first_edge + 1)]
     second_last = edge_key[arcs.last_edge]
     reverse = (first > last) | ((first == last) & (second > second_last))
-    flip = _within_segments(arcs.point_offsets, reverse)
-    points = points[flip]
 
-    lines = shapely.from_ragged_array(shapely.GeometryType.LINESTRING, points, (arcs.point_offsets,))
+    # a midpoint in line with the ones around it (the same step before and after its edge: a straight run or a 45
+    # degree staircase) can never be the farthest from a chord, so Douglas-Peucker gives the same without it
+    inner = np.ones(step.shape[0], bool)
+    inner[arcs.first_edge] = inner[arcs.last_edge] = False
+    inner[1:-1] &= (step[:-2] == step[2:]).all(axis=1)
+    inner[[0, -1]] = False
+    points = np.delete(points, (first_slot + is_node)[inner], axis=0)
+    offsets = np.concatenate([[0], np.cumsum(np.diff(arcs.point_offsets) - np.bincount(
+        arcs.of_edge[inner], minlength=arcs.count))])  # fmt: skip
+    points = points[_within_segments(offsets, reverse)]
+
+    lines = shapely.from_ragged_array(shapely.GeometryType.LINESTRING, points, (offsets,))
     simple, arc_of_point = shapely.get_coordinates(
         shapely.simplify(lines, tolerance, preserve_topology=False), return_index=True
     )

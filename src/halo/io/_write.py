@@ -25,7 +25,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .._memory import release_freed_memory
+from .._memory import release_freed_memory, released_during_dask
 from ._shapes_parquet import write_shapes_in_row_groups
 
 if TYPE_CHECKING:
@@ -125,7 +125,8 @@ def write_elements(sdata: SpatialData, elements: dict[str, Any]) -> None:
         if kinds[name] == "shapes":
             write_shapes_in_row_groups(sdata, tmp, element)
         else:
-            sdata.write_element(tmp)
+            with released_during_dask():
+                sdata.write_element(tmp)
         release_freed_memory()  # the encoded copy is gone: give its pages back before the next element
         if kinds[name] in _LAZY_KINDS:  # the new element may read lazily from the old files: read its own copy
             _reload(sdata, tmp, kinds[name])

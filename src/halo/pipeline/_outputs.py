@@ -75,16 +75,23 @@ def cell_table(stitched: Stitched, genes: list[str], um_per_px: float, region: s
     return TableModel.parse(table, region=region, region_key=REGION_KEY, instance_key=INSTANCE_KEY)
 
 
-def points_with_assignment(points, assignment: np.ndarray | str, offsets: np.ndarray, column: str):
+def points_with_assignment(
+    points, assignment: np.ndarray | str, offsets: np.ndarray, column: str, *, genes: tuple[str, pd.Index] | None = None
+):
     """The points element with ``column`` holding each transcript's cell id, lazily, partition by partition.
 
     ``assignment`` is the int32 array of ids, or the path of a file holding it (read partition by partition, so
     that writing the element never holds the whole column); ``offsets`` are the first rows of the partitions, as
-    the run read them, and the number of rows at the end.
+    the run read them, and the number of rows at the end. ``genes``: the gene column and every name in it, which
+    the run has read already; a categorical gene column gets them as its known categories, so that writing the
+    element does not read the whole column once more to learn them.
     """
     if points.npartitions != len(offsets) - 1:
         msg = "Internal error: the points element changed during segmentation."
         raise RuntimeError(msg)
+    feature_key, categories = genes if genes is not None else (None, None)
+    if feature_key is not None and not isinstance(points._meta[feature_key].dtype, pd.CategoricalDtype):
+        feature_key = None
 
     def add_column(part: pd.DataFrame, partition_info=None) -> pd.DataFrame:
         number = partition_info["number"] if partition_info else 0
@@ -95,10 +102,14 @@ def points_with_assignment(points, assignment: np.ndarray | str, offsets: np.nda
         ids = np.memmap(assignment, np.int32, mode="r") if isinstance(assignment, str) else assignment
         part = part.copy()
         part[column] = np.asarray(ids[start:stop]) if stop > start else np.zeros(0, np.int32)
+        if feature_key is not None:
+            part[feature_key] = part[feature_key].cat.set_categories(categories)
         return part
 
     meta = points._meta.copy()
     meta[column] = np.zeros(0, dtype=np.int32)
+    if feature_key is not None:
+        meta[feature_key] = meta[feature_key].cat.set_categories(categories)
     result = points.map_partitions(add_column, meta=meta)
     result.attrs.update(points.attrs)
     return result
