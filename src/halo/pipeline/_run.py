@@ -170,7 +170,7 @@ def write_assignment(n_tiles: int, stitched, n_total: int, scratch) -> tuple[str
     column = np.memmap(path, np.int32, mode="w+", shape=(max(n_total, 1),))
     n_assigned = 0
     for tile_index in range(n_tiles):
-        rows, keys = np.load(_assignment_file(scratch, tile_index))
+        rows, keys = np.load(_assignment_file(scratch, tile_index), mmap_mode="r")  # read, not kept on the heap
         ids = stitched.ids_of(keys)
         column[rows] = ids
         n_assigned += int((ids > 0).sum())
