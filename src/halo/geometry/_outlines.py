@@ -161,43 +161,36 @@ def _in_pixels(coords: np.ndarray, pixel: int) -> np.ndarray:
 
 
 def _smoothed(outlines: RaggedPolygons, corner, step, ring, nodes: _Nodes, pixel, tolerance) -> RaggedPolygons:
-    edge_key = _edge_key(corner, step)
-    corner_key = _corner_key(corner)
     is_node = nodes(corner)
-
-    order = _rotated(ring, edge_key, is_node, n_rings=outlines.ring_offsets.size - 1)
-    corner, step, ring = corner[order], step[order], ring[order]
-    edge_key, corner_key, is_node = edge_key[order], corner_key[order], is_node[order]
+    order = _rotated(ring, corner, step, is_node, n_rings=outlines.ring_offsets.size - 1)
+    corner, step, ring, is_node = corner[order], step[order], ring[order], is_node[order]
     arcs = _Arcs.of(ring, is_node)
-
-    middle = corner + step / 2
-    slots = 1 + is_node
-    first_slot = np.cumsum(slots) - slots + arcs.of_edge
-    n_points = int(slots.sum()) + arcs.count
-    points = np.empty((n_points, 2))
-    points[first_slot[is_node]] = corner[is_node]
-    points[first_slot + is_node] = middle
-    closes_at = arcs.next_first_edge
-    points[arcs.point_offsets[1:] - 1] = np.where(
-        arcs.starts_at_node[:, None], corner[closes_at], middle[arcs.first_edge]
-    )
+    first_edge, closes_at, at_node = arcs.first_edge, arcs.next_first_edge, arcs.starts_at_node
 
     # the canonical direction of each arc: both outlines that share it then simplify the same sequence
-    first = np.where(arcs.starts_at_node, corner_key[arcs.first_edge], edge_key[arcs.first_edge])
-    last = np.where(arcs.starts_at_node, corner_key[closes_at], first)
-    second = edge_key[np.where(arcs.starts_at_node, arcs.first_edge, arcs.first_edge + 1)]
-    second_last = edge_key[arcs.last_edge]
-    reverse = (first > last) | ((first == last) & (second > second_last))
+    def key(edges):
+        return _edge_key(corner[edges], step[edges])
 
-    # a midpoint in line with the ones around it (the same step before and after its edge: a straight run or a 45
+    first = np.where(at_node, _corner_key(corner[first_edge]), key(first_edge))
+    last = np.where(at_node, _corner_key(corner[closes_at]), first)
+    second = key(np.where(at_node, first_edge, first_edge + 1))
+    reverse = (first > last) | ((first == last) & (second > key(arcs.last_edge)))
+
+    # each arc: its start node, the midpoints of its edges, and its end node (or its first midpoint again). A
+    # midpoint in line with the ones around it (the same step before and after its edge: a straight run or a 45
     # degree staircase) can never be the farthest from a chord, so Douglas-Peucker gives the same without it
-    inner = np.ones(step.shape[0], bool)
-    inner[arcs.first_edge] = inner[arcs.last_edge] = False
-    inner[1:-1] &= (step[:-2] == step[2:]).all(axis=1)
-    inner[[0, -1]] = False
-    points = np.delete(points, (first_slot + is_node)[inner], axis=0)
-    offsets = np.concatenate([[0], np.cumsum(np.diff(arcs.point_offsets) - np.bincount(
-        arcs.of_edge[inner], minlength=arcs.count))])  # fmt: skip
+    midpoint = np.ones(step.shape[0], bool)
+    midpoint[1:-1] = (step[:-2] != step[2:]).any(axis=1)
+    midpoint[first_edge] = midpoint[arcs.last_edge] = True
+    slots = is_node + midpoint.astype(np.int64)
+    offsets = np.concatenate([[0], np.cumsum(np.add.reduceat(slots, first_edge) + 1)])
+    first_slot = np.cumsum(slots) - slots + arcs.of_edge
+    points = np.empty((int(offsets[-1]), 2))
+    points[first_slot[is_node]] = corner[is_node]
+    points[(first_slot + is_node)[midpoint]] = corner[midpoint] + step[midpoint] / 2
+    points[offsets[1:] - 1] = np.where(
+        at_node[:, None], corner[closes_at], corner[first_edge] + step[first_edge] / 2
+    )
     points = points[_within_segments(offsets, reverse)]
 
     lines = shapely.from_ragged_array(shapely.GeometryType.LINESTRING, points, (offsets,))
@@ -225,7 +218,7 @@ def _smoothed(outlines: RaggedPolygons, corner, step, ring, nodes: _Nodes, pixel
     ).compact()
 
 
-def _rotated(ring: np.ndarray, edge_key: np.ndarray, is_node: np.ndarray, *, n_rings: int) -> np.ndarray:
+def _rotated(ring: np.ndarray, corner, step, is_node: np.ndarray, *, n_rings: int) -> np.ndarray:
     """Order of the edges with each ring starting at its first node, or at its least edge key without one."""
     offsets = np.searchsorted(ring, np.arange(n_rings + 1))
     size = np.diff(offsets)
@@ -235,11 +228,12 @@ def _rotated(ring: np.ndarray, edge_key: np.ndarray, is_node: np.ndarray, *, n_r
     start[ring[nodes]] = position[nodes]  # the last written, the first node of the ring
     no_node = start < 0
     if no_node.any():  # start at the least key: the same edge whichever way the ring runs
-        least = np.minimum.reduceat(edge_key, offsets[:-1])
-        at_least = np.flatnonzero(edge_key == least[ring])
-        first = np.full(n_rings, -1)
-        first[ring[at_least[::-1]]] = position[at_least[::-1]]
-        start = np.where(no_node, first, start)
+        edges = np.flatnonzero(no_node[ring])
+        keys = _edge_key(corner[edges], step[edges])
+        groups = np.flatnonzero(np.r_[True, ring[edges][1:] != ring[edges][:-1]])
+        least = np.repeat(np.minimum.reduceat(keys, groups), np.diff(np.r_[groups, edges.size]))
+        at_least = edges[keys == least][::-1]
+        start[ring[at_least]] = position[at_least]
     destination = offsets[ring] + (position - start[ring]) % size[ring]
     order = np.empty(ring.size, np.int64)
     order[destination] = np.arange(ring.size)
@@ -266,8 +260,6 @@ class _Arcs:
         first_arc_of_ring = ring_first_arc[np.cumsum(np.insert(arc_ring[1:] != arc_ring[:-1], 0, True)) - 1]
         following = np.minimum(np.arange(arcs.count) + 1, arcs.count - 1)
         arcs.next_first_edge = arcs.first_edge[np.where(last_of_ring, first_arc_of_ring, following)]
-        n_edges = arcs.last_edge - arcs.first_edge + 1
-        arcs.point_offsets = np.concatenate([[0], np.cumsum(n_edges + arcs.starts_at_node + 1)])
         return arcs
 
 

@@ -105,10 +105,14 @@ def is_backed(sdata: SpatialData) -> bool:
 def write_elements(sdata: SpatialData, elements: dict[str, Any]) -> None:
     """Put ``elements`` into ``sdata``, replacing same-named ones; persist them when ``sdata`` is backed.
 
-    On a backed object the write is all-or-nothing across ``elements`` (see the module docstring).
+    On a backed object the write is all-or-nothing across ``elements`` (see the module docstring). An element may be
+    given as a function that builds it: on a backed object it is then built only when its turn to be written comes,
+    after the ones before it have been written (so that the writer's copies of those and it are not in memory at
+    once).
     """
     if not is_backed(sdata):
-        for name, element in elements.items():
+        built = {name: element() if callable(element) else element for name, element in elements.items()}
+        for name, element in built.items():  # all built first: a failure leaves the object as it was
             sdata[name] = element
         return
     root = Path(sdata.path)
@@ -119,6 +123,7 @@ def write_elements(sdata: SpatialData, elements: dict[str, Any]) -> None:
     _write_journal(root, "staging", {})
     for name, element in elements.items():
         tmp = name + _TMP_SUFFIX
+        element = element() if callable(element) else element
         sdata[tmp] = element
         kinds[name] = element_kind(sdata, tmp)
         _write_journal(root, "staging", kinds)  # before the write, so that a partial copy is found and removed

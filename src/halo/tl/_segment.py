@@ -257,17 +257,17 @@ def segment(
             min_qv=min_qv, um_per_px=um_per_px, nucleus_options=options, names=names, n_tiles=len(tiles),
         )  # fmt: skip
         uns["timings"] = timings
-        table = cell_table(stitched, transcripts.genes, um_per_px, names["boundaries"], uns)
         if not hio.is_backed(sdata):  # the column must outlive the scratch folder
             assignment = np.fromfile(assignment, np.int32)
         elements = {
             names["boundaries"]: cell_shapes(stitched, image.transformations),
             names["nuclei"]: nucleus_shapes(stitched, image.transformations),
-            names["table"]: table,
             points_key: points_with_assignment(
                 sdata.points[points_key], assignment, transcripts.part_offsets, names["assignment_column"],
                 genes=(keep.feature_key, keep.categories),
             ),
+            # built last, once the points are written: its copy of the counts is not in memory while dask writes
+            names["table"]: lambda: cell_table(stitched, transcripts.genes, um_per_px, names["boundaries"], uns),
         }
         hio.write_elements(sdata, elements)
     logger.info(
