@@ -100,6 +100,8 @@ class _Boundary:
 
 
 class _Nodes:
+    """Whether each of some corners (pixels) is a node."""
+
     def __init__(self, mask: np.ndarray, low: np.ndarray):
         self.mask, self.low = mask, low
 
@@ -161,6 +163,7 @@ def _in_pixels(coords: np.ndarray, pixel: int) -> np.ndarray:
 
 
 def _smoothed(outlines: RaggedPolygons, corner, step, ring, nodes: _Nodes, pixel, tolerance) -> RaggedPolygons:
+    """``outlines`` (given as their pixel edges) through their edges' midpoints, simplified arc by arc."""
     is_node = nodes(corner)
     order = _rotated(ring, corner, step, is_node, n_rings=outlines.ring_offsets.size - 1)
     corner, step, ring, is_node = corner[order], step[order], ring[order], is_node[order]
