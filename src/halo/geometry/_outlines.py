@@ -111,7 +111,7 @@ class _Nodes:
 
 
 def _edge_key(corner: np.ndarray, step: np.ndarray) -> np.ndarray:
-    """A key of the edge from ``corner`` one pixel along ``step``, the same in either direction."""
+    """Key the edge from ``corner`` one pixel along ``step``, the same in either direction."""
     lower = corner + np.minimum(step, 0)
     return ((lower[:, 1] << 32) + lower[:, 0]) * 2 + (step[:, 0] == 0)
 
@@ -139,7 +139,7 @@ def _unit_edges(unit: np.ndarray, ring_offsets: np.ndarray):
 
 
 def _rings_in_box(outlines: RaggedPolygons, low: np.ndarray, high: np.ndarray) -> np.ndarray:
-    """Indices of the rings whose bounding box meets ``[low, high]``."""
+    """Find the rings whose bounding box meets ``[low, high]``."""
     coords, offsets = np.asarray(outlines.coords), outlines.ring_offsets
     ring_low = np.minimum.reduceat(coords, offsets[:-1], axis=0)
     ring_high = np.maximum.reduceat(coords, offsets[:-1], axis=0)
@@ -191,9 +191,7 @@ def _smoothed(outlines: RaggedPolygons, corner, step, ring, nodes: _Nodes, pixel
     points = np.empty((int(offsets[-1]), 2))
     points[first_slot[is_node]] = corner[is_node]
     points[(first_slot + is_node)[midpoint]] = corner[midpoint] + step[midpoint] / 2
-    points[offsets[1:] - 1] = np.where(
-        at_node[:, None], corner[closes_at], corner[first_edge] + step[first_edge] / 2
-    )
+    points[offsets[1:] - 1] = np.where(at_node[:, None], corner[closes_at], corner[first_edge] + step[first_edge] / 2)
     points = points[_within_segments(offsets, reverse)]
 
     lines = shapely.from_ragged_array(shapely.GeometryType.LINESTRING, points, (offsets,))

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 ROWS_PER_GROUP = 8_192
-"""Rows encoded at a time (~6 MB of WKB for cells on the 0.425 um grid: the WKB, Arrow and parquet copies stay small)."""
+"""Rows encoded at a time (~6 MB of WKB for cells on the 0.425 um grid): the encoded copies stay small."""
 
 
 def write_shapes_in_row_groups(sdata: SpatialData, name: str, shapes: gpd.GeoDataFrame) -> None:
@@ -48,8 +48,10 @@ def write_shapes_in_row_groups(sdata: SpatialData, name: str, shapes: gpd.GeoDat
 
 
 def _sliceable(shapes) -> bool:
-    """Whether slices of ``shapes`` encode to one schema: a geometry column alone, indexed by values (a
-    ``RangeIndex`` is stored as each slice's own range), and more rows than one slice."""
+    """Tell whether slices of ``shapes`` encode to one schema, and there are more rows than one slice.
+
+    That is a geometry column alone, indexed by values (a ``RangeIndex`` is stored as each slice's own range).
+    """
     import pandas as pd
 
     only_geometry = list(shapes.columns) == [shapes.geometry.name]
@@ -57,7 +59,7 @@ def _sliceable(shapes) -> bool:
 
 
 def _without_transformations(shapes):
-    """A shallow copy without the transformations, which spatialdata keeps in the zarr attributes, not the file."""
+    """Copy (shallow) without the transformations, which spatialdata keeps in the zarr attributes, not the file."""
     from spatialdata.models._utils import TRANSFORM_KEY
 
     bare = shapes.copy(deep=False)
@@ -75,7 +77,7 @@ def _write_whole(sdata: SpatialData, name: str, shapes, *, overwrite: bool = Fal
 
 
 def write_geoparquet(shapes: gpd.GeoDataFrame, path: str | Path, *, rows_per_group: int | None = None) -> None:
-    """What ``shapes.to_parquet(path)`` writes (WKB geometries), encoded ``rows_per_group`` rows at a time.
+    """Write what ``shapes.to_parquet(path)`` writes (WKB geometries), encoding ``rows_per_group`` rows at a time.
 
     Parameters
     ----------
