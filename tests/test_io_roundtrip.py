@@ -165,3 +165,18 @@ def test_shapes_written_in_row_groups_read_back_as_geopandas_writes_them(small_s
         geo = [json.loads(pq.read_schema(p).metadata[b"geo"]) for p in (written, reference)]
         assert geo[0] == geo[1]
         assert pq.read_table(written).equals(pq.read_table(reference))
+
+
+def test_shapes_fall_back_to_spatialdatas_writer_without_geopandas_helpers(small_sdata, tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+
+    from halo.io import _shapes_parquet
+
+    monkeypatch.setattr(_shapes_parquet, "ROWS_PER_GROUP", 7)
+    monkeypatch.setattr(_shapes_parquet, "_geopandas_knows_how", lambda: False)
+    path = tmp_path / "backed.zarr"
+    small_sdata.write(path)
+    sdata = read_zarr(path)
+    halo.tl.segment(sdata, method="expansion", progress=False)
+    _assert_same_outputs(sdata, read_zarr(path))
+    assert pq.ParquetFile(path / "shapes" / "halo_boundaries" / "shapes.parquet").metadata.num_row_groups == 1

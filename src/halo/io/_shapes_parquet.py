@@ -32,7 +32,7 @@ def write_shapes_in_row_groups(sdata: SpatialData, name: str, shapes: gpd.GeoDat
     """
     from spatialdata.config import settings
 
-    if not _sliceable(shapes) or settings.shapes_geometry_encoding != "WKB":
+    if not _sliceable(shapes) or settings.shapes_geometry_encoding != "WKB" or not _geopandas_knows_how():
         _write_whole(sdata, name, shapes)
         return
     sdata[name] = shapes.iloc[:1]  # spatialdata writes the group, its attributes and a one-row file
@@ -58,9 +58,21 @@ def _sliceable(shapes) -> bool:
     return len(shapes) > ROWS_PER_GROUP and only_geometry and not isinstance(shapes.index, pd.RangeIndex)
 
 
+def _geopandas_knows_how() -> bool:
+    """Whether geopandas still has the (private) helpers its ``to_parquet`` builds the table and metadata with."""
+    try:
+        from geopandas.io.arrow import _create_metadata, _geopandas_to_arrow  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def _without_transformations(shapes):
     """Copy (shallow) without the transformations, which spatialdata keeps in the zarr attributes, not the file."""
-    from spatialdata.models._utils import TRANSFORM_KEY
+    try:
+        from spatialdata.models._utils import TRANSFORM_KEY
+    except ImportError:  # the key spatialdata has always used
+        TRANSFORM_KEY = "transform"  # noqa: N806
 
     bare = shapes.copy(deep=False)
     bare.attrs = {key: value for key, value in shapes.attrs.items() if key != TRANSFORM_KEY}
