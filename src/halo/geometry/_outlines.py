@@ -14,15 +14,12 @@ rule) gives back exactly the pixels it was traced from, and a transcript's pixel
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 
 import numpy as np
 import shapely
 
-from ._polygons import RaggedPolygons
-
-logger = logging.getLogger(__name__)
+from ._polygons import RaggedPolygons, _segments
 
 TOLERANCE_PX = 0.35
 """Douglas-Peucker tolerance in pixels; below sqrt(2)/4 ~ 0.3536, the least distance from the midpoint contour to a
@@ -149,9 +146,8 @@ def _rings_in_box(outlines: RaggedPolygons, low: np.ndarray, high: np.ndarray) -
 def _rings(outlines: RaggedPolygons, rings: np.ndarray, pixel: int) -> tuple[np.ndarray, np.ndarray]:
     """Vertices (in pixels) and offsets of the chosen rings."""
     sizes = np.diff(outlines.ring_offsets)[rings]
-    starts = outlines.ring_offsets[:-1][rings]
-    index = np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes) + np.repeat(starts, sizes)
-    return _in_pixels(outlines.coords[index], pixel), np.concatenate([[0], np.cumsum(sizes)])
+    vertices = _segments(outlines.ring_offsets, rings)
+    return _in_pixels(outlines.coords[vertices], pixel), np.concatenate([[0], np.cumsum(sizes)])
 
 
 def _in_pixels(coords: np.ndarray, pixel: int) -> np.ndarray:
@@ -256,9 +252,9 @@ class _Arcs:
         arcs.last_edge = np.append(arcs.first_edge[1:], ring.size) - 1
         arcs.starts_at_node = is_node[arcs.first_edge]
         arc_ring = ring[arcs.first_edge]
-        last_of_ring = np.append(arc_ring[1:] != arc_ring[:-1], True)
-        ring_first_arc = np.flatnonzero(np.insert(arc_ring[1:] != arc_ring[:-1], 0, True))
-        first_arc_of_ring = ring_first_arc[np.cumsum(np.insert(arc_ring[1:] != arc_ring[:-1], 0, True)) - 1]
+        opens_ring = np.insert(arc_ring[1:] != arc_ring[:-1], 0, True)
+        last_of_ring = np.append(opens_ring[1:], True)
+        first_arc_of_ring = np.flatnonzero(opens_ring)[np.cumsum(opens_ring) - 1]
         following = np.minimum(np.arange(arcs.count) + 1, arcs.count - 1)
         arcs.next_first_edge = arcs.first_edge[np.where(last_of_ring, first_arc_of_ring, following)]
         return arcs
