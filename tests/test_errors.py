@@ -31,6 +31,7 @@ def _elements(sdata):
         ({"nuclei_key": "nope"}, "neither a labels nor a shapes element"),
         ({"nucleus_options": {"size": 3}}, "Unknown nucleus options"),
         ({"nucleus_options": {"threshold": 2.0}}, "must lie in"),
+        ({"nucleus_options": {"local_fraction": 1.0}}, "local_fraction must lie in"),
         ({"control_pattern": ".*"}, "Every gene"),
     ],
 )

@@ -40,9 +40,18 @@ class NucleusOptions:
     dim nuclei (stroma, out-of-focus) lie well below it."""
     threshold: float | None = None
     """Foreground threshold on the image normalised to [0, 1]; ``threshold_factor`` x Otsu when ``None``."""
+    local_fraction: float = 0.5
+    """A pixel is nucleus only where the smoothed image reaches this fraction of its brightest value within
+    ``local_um``: each nucleus ends at its half maximum, however bright the haze of cytoplasm around it (which the
+    slide-wide threshold lets through); dim nuclei keep their own half maximum. 0 turns it off."""
+    local_um: float = 6.0
+    """Side of the square that ``local_fraction`` takes the brightest value in (about a nucleus across)."""
 
     def __post_init__(self):
-        for field in ("sigma_um", "min_area_um2", "max_area_um2", "marker_sigma_um", "split_contrast"):
+        if not 0 <= self.local_fraction < 1:
+            msg = f"NucleusOptions.local_fraction must lie in [0, 1), got {self.local_fraction!r}."
+            raise ValueError(msg)
+        for field in ("sigma_um", "min_area_um2", "max_area_um2", "marker_sigma_um", "split_contrast", "local_um"):
             if not getattr(self, field) >= 0:
                 msg = f"NucleusOptions.{field} must be >= 0, got {getattr(self, field)!r}."
                 raise ValueError(msg)
@@ -121,17 +130,42 @@ def dapi_statistics(overview, options: NucleusOptions, *, max_pixels: int = 16_0
 def detect_nuclei(
     window: np.ndarray, box: Box, slide_width: int, stats: DapiStatistics, options: NucleusOptions, um_per_px: float
 ) -> NucleusTile:
-    """Normalise, smooth, threshold, split touching nuclei at dips between intensity peaks, filter by size."""
+    """Normalise, smooth, threshold (slide-wide and at half the local maximum), split touching nuclei at dips
+    between intensity peaks, filter by size (and drop flat haze)."""
     from scipy import ndimage
 
     image = np.nan_to_num((np.asarray(window, dtype=np.float32) - stats.low) / (stats.high - stats.low))
-    foreground = _fill_holes(
-        ndimage.gaussian_filter(image, options.sigma_um / um_per_px) > stats.threshold,
-        max_size=int(options.max_area_um2 / um_per_px**2),
-    )
+    smooth = ndimage.gaussian_filter(image, options.sigma_um / um_per_px)
+    foreground = _fill_holes(smooth > stats.threshold, max_size=int(options.max_area_um2 / um_per_px**2))
+    size = int(round(options.local_um / um_per_px)) | 1  # odd: centred on the pixel
+    if options.local_fraction > 0:
+        foreground &= smooth >= options.local_fraction * ndimage.maximum_filter(smooth, size=size)
+        # specks of texture inside a nucleus are filled again; not the ring cut between a nucleus and the haze
+        # around it (filled, it would join them again)
+        foreground = _fill_holes(foreground, max_size=int(options.min_area_um2 / um_per_px**2))
     peaks = ndimage.gaussian_filter(image, options.marker_sigma_um / um_per_px)
-    labels = _split_blobs(foreground, peaks, options.split_contrast)
-    return _with_raster_keys(_size_filtered(labels, options, um_per_px), box, slide_width)
+    labels = _size_filtered(_split_blobs(foreground, peaks, options.split_contrast), options, um_per_px)
+    if options.local_fraction > 0:
+        labels = _risen_above_surroundings(labels, smooth, size, options.local_fraction)
+    return _with_raster_keys(labels, box, slide_width)
+
+
+def _risen_above_surroundings(labels: np.ndarray, smooth: np.ndarray, size: int, fraction: float) -> np.ndarray:
+    """Labels whose brightest pixel reaches ``1 / fraction`` times the dimmest one within ``size`` of them.
+
+    Haze farther than half of ``size`` from any nucleus passes the half-maximum test (it is its own maximum) but is
+    flat: a nucleus rises from its surroundings as much as its half-maximum edge says it does.
+    """
+    from scipy import ndimage
+
+    n = int(labels.max()) if labels.size else 0
+    if n == 0:
+        return labels
+    index = np.arange(1, n + 1)
+    brightest = ndimage.maximum(smooth, labels, index)
+    dimmest_around = ndimage.minimum(ndimage.minimum_filter(smooth, size=size), labels, index)
+    keep = np.concatenate([[False], fraction * np.asarray(brightest) >= np.asarray(dimmest_around)])
+    return np.where(keep[labels], labels, 0)
 
 
 def _fill_holes(mask: np.ndarray, *, max_size: int) -> np.ndarray:
