@@ -38,11 +38,11 @@ FIELD_UM = 200.0
 SETTINGS = {"default": {}, "global threshold only": {"local_fraction": 0.0}}
 
 
-def _nuclei(sdata, options: dict, **kwargs) -> None:
+def _nuclei(sdata, options: dict) -> None:
+    """Nuclei alone: expansion by 0 um, written as ``nuclei_*``."""
     halo.tl.segment(
-        sdata, method="expansion", expansion_um=0.0, nucleus_options=options, key_added="nuclei", progress=False,
-        **kwargs,
-    )  # fmt: skip
+        sdata, method="expansion", expansion_um=0.0, nucleus_options=options, key_added="nuclei", progress=False
+    )
 
 
 def score_simulated() -> list[dict]:
@@ -126,7 +126,8 @@ def _write(result: dict) -> None:
         "`halo.tl.segment(..., method='expansion', expansion_um=0)`, two settings of `nucleus_options`: the default",
         "(each nucleus ends at half its own local maximum; flat haze is dropped) and `local_fraction=0` (the",
         "slide-wide threshold alone, the default before). The real crop was also used to pick `local_fraction`",
-        "(0.5) and `local_um` (6) among a few values, with simulated training seeds; the simulated seeds below were not.",
+        "(0.5) and `local_um` (6) among a few values, with simulated training seeds; the simulated seeds below",
+        "were not.",
         f"Run time {result['runtime_s']:.0f} s on {result['machine']}.",
         "",
         f"## Simulated tissue: against the true nuclei (held-out seeds {result['seeds']}, {result['field_um']:.0f} um"

@@ -130,8 +130,11 @@ def dapi_statistics(overview, options: NucleusOptions, *, max_pixels: int = 16_0
 def detect_nuclei(
     window: np.ndarray, box: Box, slide_width: int, stats: DapiStatistics, options: NucleusOptions, um_per_px: float
 ) -> NucleusTile:
-    """Normalise, smooth, threshold (slide-wide and at half the local maximum), split touching nuclei at dips
-    between intensity peaks, filter by size (and drop flat haze)."""
+    """Nuclei of a window of the nuclear image, on its grid.
+
+    Normalise, smooth, threshold (slide-wide and at half each nucleus's local maximum), split touching nuclei at
+    dips between intensity peaks, filter by size and drop flat haze.
+    """
     from scipy import ndimage
 
     image = np.nan_to_num((np.asarray(window, dtype=np.float32) - stats.low) / (stats.high - stats.low))
