@@ -241,7 +241,8 @@ def brain_cortex(rng: np.random.Generator, width: float, height: float) -> Layou
     """Neurons of several sizes with dendrites, glia (astrocytes with processes, oligodendrocyte rows, microglia)."""
     b = LayoutBuilder(rng, width, height)
     radial = rng.uniform(0, np.pi)
-    neurons = poisson_points(rng, width, height, 1 / 1800, margin=20)
+    # densities from the real MERSCOPE cortex crop: ~2 nuclei per 1000 um^2 (halo's detector and the vendor's cells)
+    neurons = poisson_points(rng, width, height, 1 / 1000, margin=20)
     if rng.random() < 0.7:
         # a densely packed cell layer (cortical layer 2/3, hippocampal pyramidal or granule layer)
         band = hex_points(rng, width, height, rng.uniform(10, 13), jitter=0.2, drop=0.15, margin=20)
@@ -278,7 +279,7 @@ def brain_cortex(rng: np.random.Generator, width: float, height: float) -> Layou
             b.neurites.append(
                 (int(idx_all[i]), _neurite(rng, neurons[i], theta, length, size[i] * aspect[i]), rng.uniform(1.0, 1.8))
             )
-    glia = thin(poisson_points(rng, width, height, 1 / 1500, margin=20), 7.0)
+    glia = thin(poisson_points(rng, width, height, 1 / 830, margin=20), 7.0)
     glia = glia[_away_from(glia, neurons, size * 1.8)]
     g = len(glia)
     kind = rng.random(g)

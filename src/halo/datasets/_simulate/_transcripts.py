@@ -19,7 +19,7 @@ RIM_UM = 1.0  # membrane-near band
 # relative density per um^2 of compartment (nucleus, inner cytoplasm, membrane-near rim) per localisation class
 LOCALISATION = np.array([[5.0, 1.0, 0.5], [0.45, 1.0, 1.0], [0.2, 0.6, 3.0]])
 LOCALISATION_SHARE = (0.12, 0.7, 0.18)  # nuclear-retained, cytoplasmic, membrane / secreted
-NEUROPIL_PER_UM2 = {"brain_cortex": 0.55}  # molecules in processes whose soma lies outside the section
+NEUROPIL_PER_UM2 = {"brain_cortex": 0.1}  # molecules in processes whose soma lies outside the section
 
 
 @dataclass
