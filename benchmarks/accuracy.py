@@ -89,9 +89,9 @@ BREAST_GROUPS = {
     "SMC": "stroma",
 }
 
-#: Canonical markers of the major mouse brain lineages on the MERSCOPE receptor-map panel (each expressed by one
-#: lineage; the panel's receptors are left out, as many are shared). Neuronal subclasses stay apart: a glutamatergic
-#: and a GABAergic marker in one cell is a mixture too.
+#: Canonical markers of the major mouse brain lineages on the MERSCOPE receptor-map panel, each specific to one
+#: lineage (the panel's many broadly expressed receptors are left out). Neuronal subclasses stay apart: a
+#: glutamatergic and a GABAergic marker in one cell is a mixture too.
 BRAIN_MARKERS = {
     "excitatory neuron": ["Slc17a7", "Slc17a6"],
     "inhibitory neuron": ["Gad1", "Slc32a1"],
