@@ -2,23 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
 
-_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "accuracy.py"
-
-
-def _accuracy():
-    spec = importlib.util.spec_from_file_location("halo_benchmarks_accuracy", _PATH)
-    module = importlib.util.module_from_spec(spec)
-    path = list(sys.path)
-    try:
-        spec.loader.exec_module(module)  # it puts benchmarks/ on sys.path for its sibling modules
-    finally:
-        sys.path[:] = path
-    return module
+from tests.benchmark_scripts import load_benchmark
 
 
 def _row(crop, method, assigned, mecr, purity):
@@ -31,7 +17,7 @@ def test_expansion_is_interpolated_to_halos_capture_and_not_beyond_it():
     real += [_row("b", m, f, e, p) for m, f, e, p in curve] + [_row("b", "halo", 0.95, 0.05, 0.4)]
     real += [_row("c", m, f, float("nan"), float("nan")) for m, f, _, _ in curve]
     real += [_row("c", "halo", 0.85, float("nan"), float("nan"))]
-    a, b = _accuracy().at_equal_capture(real)
+    a, b = load_benchmark("accuracy").at_equal_capture(real)
     assert a["crop"] == "a" and math.isclose(a["expansion_mecr"], 0.07) and math.isclose(a["expansion_purity"], 0.25)
     assert a["halo_mecr"] == 0.065 and a["fewer_mecr"]
     assert b["crop"] == "b" and math.isnan(b["expansion_mecr"]) and not b["fewer_mecr"]  # beyond 8 um: no claim

@@ -2,32 +2,23 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pandas as pd
 import pytest
 from spatialdata.transformations import get_transformation, get_transformation_between_coordinate_systems
 
-_MODULE_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "real_data.py"
+from tests.benchmark_scripts import load_benchmark
+
 # sopa's default control-feature filter (see shared notes)
 _CONTROL_RE = re.compile(
     r"nan|<NA>|.*control.*|blank.*|antisense.*|unassigned.*|deprecated.*|intergenic.*|false.*|neg.*", re.IGNORECASE
 )
 
 
-def _load_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("halo_benchmarks_real_data", _MODULE_PATH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-real_data = _load_module()
+real_data = load_benchmark("real_data")
 
 
 def _data_dir() -> Path:
