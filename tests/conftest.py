@@ -28,3 +28,14 @@ def transcripts_in_pixels(sdata, points_key="transcripts", image_key="dapi"):
     pixels = xy @ matrix[:2, :2].T + matrix[:2, 2]
     frame["px"], frame["py"] = pixels[:, 0], pixels[:, 1]
     return frame
+
+
+def grid_pixel_centres(frame, um_per_px=0.2125):
+    """Shapely points at the centre of the working-grid pixel holding each row's ``px``, ``py``: the pixel that
+    decides a transcript's cell (every method works on the same grid, :func:`halo.tiling.bin_factor`)."""
+    import shapely
+
+    from halo.tiling import bin_factor
+
+    side = bin_factor(um_per_px)
+    return shapely.points(*[(np.floor(frame[c].to_numpy() / side) + 0.5) * side for c in ("px", "py")])

@@ -10,7 +10,7 @@ from spatialdata import read_zarr
 from spatialdata.transformations import Scale, Sequence, Translation, get_transformation, set_transformation
 
 import halo
-from tests.conftest import transcripts_in_pixels
+from tests.conftest import grid_pixel_centres, transcripts_in_pixels
 
 OUTPUTS = ("halo_boundaries", "halo_nuclei", "halo_table")
 
@@ -74,7 +74,7 @@ def test_shifting_the_transcripts_moves_their_assignment(small_sdata):
     np.testing.assert_allclose(frame["px"] - transcripts_in_pixels(reference)["px"], shift_px, atol=1e-6)
     assigned = frame[frame["halo_cell_id"] > 0]
     cells = small_sdata["halo_boundaries"].geometry.loc[assigned["halo_cell_id"].to_numpy()].to_numpy()
-    assert shapely.contains(cells, shapely.points(np.floor(assigned["px"]) + 0.5, np.floor(assigned["py"]) + 0.5)).all()
+    assert shapely.contains(cells, grid_pixel_centres(assigned)).all()
     before = reference["transcripts"]["halo_cell_id"].compute().to_numpy()
     assert (before != frame["halo_cell_id"].to_numpy()).mean() > 0.3
 

@@ -7,8 +7,7 @@ import pytest
 import shapely
 
 import halo
-from halo.model import bin_factor
-from tests.conftest import transcripts_in_pixels
+from tests.conftest import grid_pixel_centres, transcripts_in_pixels
 
 
 def test_table_rows_match_shapes_and_ids_line_up(segmented):
@@ -64,16 +63,15 @@ def test_nuclei_lie_inside_their_cells(segmented):
 def test_assigned_transcripts_lie_inside_their_cell(segmented):
     frame = transcripts_in_pixels(segmented)
     assigned = frame[frame["halo_cell_id"] > 0]
-    # a transcript lies in the pixel of the working grid that holds it (the network's 2 x 2 binned grid for halo):
-    # outlines keep every such pixel's centre on its side
-    side = bin_factor(0.2125) if segmented["halo_table"].uns["halo"]["params"]["method"] == "halo" else 1
-    centres = shapely.points(*[(np.floor(assigned[c] / side) + 0.5) * side for c in ("px", "py")])
+    # a transcript lies in the pixel of the working grid that holds it: outlines keep every such pixel's centre
+    # on its side
+    centres = grid_pixel_centres(assigned)
     polygons = segmented["halo_boundaries"].geometry.loc[assigned["halo_cell_id"].to_numpy()].to_numpy()
     assert shapely.contains(polygons, centres).all()
     unassigned = frame[(frame["halo_cell_id"] == 0) & (frame["qv"] >= 20)]
     unassigned = unassigned[~unassigned["feature_name"].astype(str).str.startswith(("Neg", "BLANK"))]
     hits = shapely.STRtree(segmented["halo_boundaries"].geometry.to_numpy()).query(
-        shapely.points(*[(np.floor(unassigned[c] / side) + 0.5) * side for c in ("px", "py")]), predicate="within"
+        grid_pixel_centres(unassigned), predicate="within"
     )
     assert hits.size == 0
 

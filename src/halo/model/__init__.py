@@ -1,11 +1,11 @@
 """The pretrained halo network: inputs, architecture, weights, inference and training."""
 
+from ..tiling import bin_factor  # the working grid, shared with nuclear expansion
 from ._features import (
     MODEL_UM_PER_PX,
     N_CHANNELS,
     EmbeddingCounts,
     SlideStatistics,
-    bin_factor,
     gene_embedding,
     model_shape,
 )

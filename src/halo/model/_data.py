@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._features import N_EMBEDDING, SlideStatistics, bin_factor, gene_embedding
+from ..tiling import bin_factor
+from ._features import N_EMBEDDING, SlideStatistics, gene_embedding
 from ._infer import window_features
 
 TRAIN_UM_PER_PX = (0.2, 0.55)

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-MODEL_UM_PER_PX = 0.5
+from ..tiling import GRID_UM_PER_PX
+
+MODEL_UM_PER_PX = GRID_UM_PER_PX
 """Target resolution of the network: a 10 um nucleus spans about 20 pixels."""
 N_EMBEDDING = 4
 """Expression-embedding channels."""
@@ -113,7 +115,6 @@ class EmbeddingCounts:
     def embedding(self, *, seed: int = 0) -> tuple[np.ndarray, float]:
         """``(n_genes, N_EMBEDDING)`` float32 loadings and the mean density (transcripts per um^2) of occupied bins."""
         from scipy import sparse
-        from sklearn.utils.extmath import randomized_svd
 
         loadings = np.zeros((self.n_genes, N_EMBEDDING), np.float32)
         n_occupied = int(self.occupied.sum())
@@ -138,17 +139,14 @@ class EmbeddingCounts:
                 values, vectors = np.linalg.eigh(centred.T.astype(np.float64) @ centred)
                 components = vectors[:, np.argsort(values)[::-1][:k]]
             else:
+                from sklearn.utils.extmath import randomized_svd  # imported only here: it takes 0.6 s
+
                 components = randomized_svd(centred, k, random_state=seed)[2].T
             signs = np.sign(components[np.abs(components).argmax(axis=0), np.arange(k)])
             components = components * np.where(signs == 0, 1, signs)
             components /= np.abs(components).max(axis=0, keepdims=True) + 1e-12
             loadings[:, :k] = components
         return loadings, density
-
-
-def bin_factor(um_per_px: float) -> int:
-    """Integer binning that brings ``um_per_px`` closest to :data:`MODEL_UM_PER_PX`."""
-    return max(1, round(MODEL_UM_PER_PX / um_per_px))
 
 
 def dapi_channel(window: np.ndarray, low: float, high: float, factor: int) -> np.ndarray:

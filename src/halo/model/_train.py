@@ -12,7 +12,8 @@ import numpy as np
 import torch
 
 from ._data import draw_tissue, example_from_tissue, random_crops
-from ._features import N_CHANNELS, bin_factor
+from ..tiling import bin_factor
+from ._features import N_CHANNELS
 from ._net import HaloNet, NetConfig
 
 logger = logging.getLogger(__name__)

@@ -37,9 +37,9 @@ class TileContext:
     model: Any = None
     """:class:`ModelContext` for ``method="halo"``; ``None`` for nuclear expansion."""
     factor: int = 1
-    """Native pixels per pixel of the grid a tile works on, along each axis: the network's grid for the model (so
-    no native-resolution copy of its output is ever made), the image's own for nuclear expansion. ``expansion_px``
-    and polygon nuclei are on this grid."""
+    """Native pixels per pixel of the grid a tile works on, along each axis (:func:`~halo.tiling.bin_factor`): the
+    network's grid, for nuclear expansion too, so that no native-resolution copy of a window's labels is ever made
+    and both methods grow cells from the same nuclei. ``expansion_px`` and polygon nuclei are on this grid."""
 
     @property
     def grid_shape(self) -> tuple[int, int]:

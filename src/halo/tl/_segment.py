@@ -33,7 +33,7 @@ from ..pipeline._outputs import (
 from ..pipeline._run import run_tiles, scratch_folder, write_assignment
 from ..pipeline._stitch import stitch
 from ..pipeline._tile import ModelContext, TileContext
-from ..tiling import tile_grid
+from ..tiling import bin_factor, tile_grid
 
 if TYPE_CHECKING:
     from spatialdata import SpatialData
@@ -198,7 +198,7 @@ def segment(
     keep = hio.TranscriptFilter.of(
         sdata.points[points_key], points_key, to_pixels, control_pattern=control_pattern, min_qv=min_qv
     )
-    factor = _working_factor(method, um_per_px)
+    factor = bin_factor(um_per_px)  # one working grid for every method: the same nuclei, and cells, seed both
     context, window_source = _nucleus_source(
         sdata, nuclei_key, image, options, slide_shape, um_per_px, reach_um, factor
     )
@@ -292,15 +292,6 @@ def _model_context(stain, embedding, weights, device, *, nuclei_from_model: bool
     return ModelContext(net=net, stats=stats, nuclei_from_model=nuclei_from_model)
 
 
-def _working_factor(method: str, um_per_px: float) -> int:
-    """Native pixels per pixel of the grid tiles work on: the network's for the model, the image's otherwise."""
-    if method != "halo":
-        return 1
-    from ..model import bin_factor
-
-    return bin_factor(um_per_px)
-
-
 def _default_overlap_um(expansion_um: float, options: NucleusOptions) -> float:
     """Twice the largest cell diameter, rounded up to a multiple of 10 um."""
     cell_diameter = options.max_diameter_um + 2 * max(expansion_um, 0.0)
@@ -335,7 +326,10 @@ def _nucleus_source(sdata, nuclei_key, image, options, slide_shape, um_per_px, e
             raise ValueError(msg) from error
         return TileContext(nuclei=stats, nucleus_options=options, **common), image.data
     if nuclei_key in sdata.shapes:
-        to_grid = np.diag([1 / factor, 1 / factor, 1.0]) @ hio.affine_between(sdata, nuclei_key, image.key)
+        # a grid pixel takes the nucleus at the centre of its middle native pixel, as labels do (``block_sample``)
+        shift = 0.5 - (factor // 2 + 0.5) / factor
+        to_grid = np.array([[1 / factor, 0, shift], [0, 1 / factor, shift], [0, 0, 1.0]])
+        to_grid = to_grid @ hio.affine_between(sdata, nuclei_key, image.key)
         polygons = NucleusPolygons.from_shapes(sdata.shapes[nuclei_key], to_grid)
         return TileContext(nuclei=polygons, **common), None
     if nuclei_key in sdata.labels:
