@@ -248,17 +248,18 @@ NOTES = """
 ## Remaining differences
 
 Ratios outside 0.67-1.5 are flagged (**!**). Measured with halo's nucleus detector as it is now (each nucleus ends
-at half its own local maximum); the simulated brain was recalibrated with it (below). What still differs, and why:
+at half its own local maximum), on the ~0.5 um grid every method works on (0.425 um Xenium, 0.54 um MERSCOPE); the
+simulated brain was recalibrated with it (below). What still differs, and why:
 
 - **Xenium: large nuclei and transcripts over nuclei (~0.6x).** The real crop has a tail of large nuclei (90th
-  percentile 100 vs 56 um^2): clumped, overlapping tumour nuclei in the projection, which the simulator does not
-  make (nuclei stay inside their own cells), so fewer simulated molecules fall over a nucleus (0.25 vs 0.41).
+  percentile 103 vs 58 um^2): clumped, overlapping tumour nuclei in the projection, which the simulator does not
+  make (nuclei stay inside their own cells), so fewer simulated molecules fall over a nucleus (0.25 vs 0.42).
   Densities, capture by 5 um expansion and transcripts per cell match within 20%.
-- **Xenium: chromatin texture (~0.7x).** Real nuclei show more bright chromocentre-like spots.
+- **Chromatin texture (~0.7x on both).** Real nuclei show more bright chromocentre-like spots.
 - **MERSCOPE: nucleus size and transcripts over nuclei (~0.5x).** The real DAPI is strongly blurred, so detected
-  nuclei are large (median 101 vs 58 um^2; the vendor's nucleus-centred cells: 59 um^2) and hold 59% of the
+  nuclei are large (median 118 vs 59 um^2; the vendor's nucleus-centred cells: 59 um^2) and hold 59% of the
   molecules; the simulated ones hold 26%. Nucleus density, transcript density, capture by 5 um expansion (0.72 vs
-  0.81) and cell areas now match.
+  0.80) and cell areas now match.
 - **MERSCOPE: background CV.** The real mosaic is JPEG-compressed with posterised, mostly-zero background; the
   simulator JPEG-compresses too, but its background noise is smoother.
 - **Tissue mix.** The real crops are one piece of one tissue; the simulated field mixes archetypes by smooth regions,
@@ -269,8 +270,9 @@ at half its own local maximum); the simulated brain was recalibrated with it (be
 ### The brain recalibration
 
 The brain archetype was first calibrated with an older nucleus detector that found only 169 nuclei on the real
-crop (0.75 per 1000 um^2, holding 13% of the molecules). The current detector finds 456, as many as the vendor's 498
-cells, and 5 um expansion around them captures 81% of the molecules: real cortex keeps most of its molecules near
+crop (0.75 per 1000 um^2, holding 13% of the molecules). The current detector finds 456 at the image's 0.108 um
+(432 on the 0.54 um grid used since), about as many as the vendor's 498 cells, and 5 um expansion around them
+captures 81% of the molecules (80% on the grid): real cortex keeps most of its molecules near
 nuclei. The simulated brain had matched the old numbers by putting ~70% of its molecules in neuropil, away from any
 soma (5 um expansion captured 30%). Now: neurons 1.8x and glia 1.8x denser (`brain_cortex` layout), neuropil
 0.55 -> 0.1 molecules per um^2, and neuron and glia molecule densities x1.4, which keeps the field's density at the
