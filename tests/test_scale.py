@@ -66,3 +66,29 @@ def test_transcripts_partitioned_by_tile_are_each_read_once(tmp_path):
     np.testing.assert_array_equal(found["x"], x[inside])
     np.testing.assert_array_equal(found["y"], y[inside])
     np.testing.assert_array_equal(found["gene"], gene[inside])
+
+
+
+def test_outlines_traced_on_several_threads_leak_no_rasterio_warning():
+    # rasterio silences its NotGeoreferencedWarning (an identity transform) with warnings.catch_warnings, which is
+    # not thread-safe: tiles on two threads let it through, into the user's notebook, unless halo serialises them.
+    # In a fresh interpreter: pytest's own warning capture would hide the leak here.
+    import subprocess
+    import sys
+
+    script = """
+import threading
+import numpy as np
+from halo.geometry._polygons import labels_to_ragged
+labels = (np.random.default_rng(0).random((60, 60)) > 0.5).astype(np.int32)
+def trace():
+    for _ in range(200):
+        labels_to_ragged(labels, np.arange(1, 2))
+threads = [threading.Thread(target=trace) for _ in range(4)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+"""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert "NotGeoreferencedWarning" not in run.stderr

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import shapely
 from shapely.geometry import MultiPolygon, Polygon
+
+RASTERIO_LOCK = threading.Lock()
+"""Held around every call into rasterio's features: they silence their own ``NotGeoreferencedWarning`` with
+``warnings.catch_warnings``, which is not thread-safe, so tiles tracing outlines on two threads at once leaked that
+warning into the user's notebook (and could leave the process's warning filters changed). They hold the GIL
+while they work, so serialising them costs next to nothing."""
 
 
 def labels_to_polygons(
@@ -93,11 +100,12 @@ def _trace(labels, ids, offset, scale) -> tuple[list[int], list, list[int]]:
         return [], [], []
     transform = Affine.translation(float(offset[0]), float(offset[1])) @ Affine.scale(float(scale))
     values, rings, ring_polygon = [], [], []
-    for geojson, value in shapes(labels, mask=mask, connectivity=4, transform=transform):
-        values.append(int(value))
-        # the shell, then any holes; as arrays at once: lists of coordinate tuples take ten times the memory
-        rings += [np.asarray(ring, dtype=np.float64) for ring in geojson["coordinates"]]
-        ring_polygon += [len(values) - 1] * len(geojson["coordinates"])
+    with RASTERIO_LOCK:
+        for geojson, value in shapes(labels, mask=mask, connectivity=4, transform=transform):
+            values.append(int(value))
+            # the shell, then any holes; as arrays at once: lists of coordinate tuples take ten times the memory
+            rings += [np.asarray(ring, dtype=np.float64) for ring in geojson["coordinates"]]
+            ring_polygon += [len(values) - 1] * len(geojson["coordinates"])
     return values, rings, ring_polygon
 
 

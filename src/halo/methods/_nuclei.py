@@ -326,13 +326,16 @@ class NucleusPolygons:
         shape = (box.y1 - box.y0, box.x1 - box.x0)
         if hits.size == 0:
             return NucleusTile(np.zeros(shape, np.int32), np.zeros(0, np.int64), np.zeros((0, 2), np.int64))
-        labels = rasterize(
-            zip(self.geometries[hits], range(1, hits.size + 1), strict=True),
-            out_shape=shape,
-            transform=Affine.translation(box.x0, box.y0),
-            fill=0,
-            dtype="int32",
-        )
+        from ..geometry._polygons import RASTERIO_LOCK
+
+        with RASTERIO_LOCK:
+            labels = rasterize(
+                zip(self.geometries[hits], range(1, hits.size + 1), strict=True),
+                out_shape=shape,
+                transform=Affine.translation(box.x0, box.y0),
+                fill=0,
+                dtype="int32",
+            )
         present = np.zeros(hits.size + 1, dtype=bool)
         present[np.unique(labels)] = True
         kept = np.flatnonzero(present[1:])
