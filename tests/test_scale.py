@@ -68,7 +68,6 @@ def test_transcripts_partitioned_by_tile_are_each_read_once(tmp_path):
     np.testing.assert_array_equal(found["gene"], gene[inside])
 
 
-
 def test_outlines_traced_on_several_threads_leak_no_rasterio_warning():
     # rasterio silences its NotGeoreferencedWarning (an identity transform) with warnings.catch_warnings, which is
     # not thread-safe: tiles on two threads let it through, into the user's notebook, unless halo serialises them.
