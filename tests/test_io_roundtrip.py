@@ -55,6 +55,21 @@ def test_backed_object_persists_new_elements_and_keeps_the_rest(small_sdata, tmp
     assert not [name for _, name, _ in again.gen_elements() if "tmp" in name]
 
 
+def test_writing_the_table_gives_no_anndata_sharding_warning_and_keeps_the_users_setting(small_sdata, tmp_path):
+    import warnings
+
+    import anndata as ad
+
+    small_sdata.write(tmp_path / "backed.zarr")
+    sdata = read_zarr(tmp_path / "backed.zarr")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        halo.tl.segment(sdata, method="expansion", progress=False)
+    assert not [w for w in caught if "autosharding" in str(w.message)]
+    assert ad.settings.auto_shard_zarr_v3 is None  # unset before, unset after
+    assert read_zarr(tmp_path / "backed.zarr")["halo_table"].n_obs == len(sdata["halo_boundaries"])
+
+
 def test_shifting_the_transcripts_moves_their_assignment(small_sdata):
     reference = halo.datasets.synthetic(size_um=(110.0, 90.0), seed=3)
     halo.tl.segment(reference, method="expansion", progress=False)

@@ -200,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     """
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    if not args.verbose:  # ome-zarr warns "no parent found" for every labels element spatialdata reads: benign
+        logging.getLogger("ome_zarr").setLevel(logging.ERROR)
     try:
         return args.run(args)
     except (ValueError, KeyError, FileNotFoundError) as error:  # bad input: say why, no traceback unless -v

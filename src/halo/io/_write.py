@@ -22,6 +22,8 @@ import logging
 import os
 import re
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -130,7 +132,7 @@ def write_elements(sdata: SpatialData, elements: dict[str, Any]) -> None:
         if kinds[name] == "shapes":
             write_shapes_in_row_groups(sdata, tmp, element)
         else:
-            with released_during_dask():
+            with released_during_dask(), tables_written_unsharded():
                 sdata.write_element(tmp)
         release_freed_memory()  # the encoded copy is gone: give its pages back before the next element
         if kinds[name] in _LAZY_KINDS:  # the new element may read lazily from the old files: read its own copy
@@ -141,6 +143,23 @@ def write_elements(sdata: SpatialData, elements: dict[str, Any]) -> None:
         _consolidate(sdata, root)  # between swaps the store reads as a mix of complete old and new elements
     _finish(sdata, root, kinds)
     logger.info("wrote %s to %s", list(kinds), root)
+
+
+@contextmanager
+def tables_written_unsharded() -> Iterator[None]:
+    """Write tables as anndata does by default, without the warning it gives for every array of a table.
+
+    anndata 0.12 warns "zarr v3 autosharding will be the default in the next minor release" for each array it
+    writes while its ``auto_shard_zarr_v3`` setting is unset: a dozen lines for one table in the user's notebook.
+    Unset means unsharded today, so halo sets it to that for its own writes; a choice the user made is kept.
+    """
+    import anndata as ad
+
+    if getattr(ad.settings, "auto_shard_zarr_v3", False) is not None:
+        yield
+        return
+    with ad.settings.override(auto_shard_zarr_v3=False):
+        yield
 
 
 def recover_interrupted_write(sdata: SpatialData | str | os.PathLike) -> str | None:
