@@ -47,6 +47,9 @@ def main() -> None:
     parser.add_argument("--exclude", nargs="*", default=[], choices=ARCHETYPES, help="archetypes kept out")
     parser.add_argument("--zero-channels", nargs="*", type=int, default=[], help="input channels ablated (zeroed)")
     parser.add_argument("--device", default=None, help="torch device; default CUDA, then MPS, then CPU")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="processes simulating the batches; default 1 on a CPU, cores - 1 else"
+    )
     parser.add_argument("--init", type=Path, help="start from these weights (e.g. the shipped ones) instead of random")
     parser.add_argument("--learning-rate", type=float, default=TrainConfig.learning_rate)
     parser.add_argument("--export", metavar="NAME", help="export the finished run as shipped weights NAME")
@@ -64,7 +67,7 @@ def main() -> None:
     init = load_weights(args.init) if args.init else None
     if init is not None:
         config = replace(config, width=init.config.width, depth=init.config.depth)
-    train(args.run, config=config, device=args.device, init=init)
+    train(args.run, config=config, device=args.device, init=init, workers=args.workers)
 
 
 if __name__ == "__main__":

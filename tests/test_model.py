@@ -167,6 +167,20 @@ def test_training_checkpoints_and_resumes(tmp_path):
         model.train(tmp_path, config=TrainConfig(steps=3, width=4, depth=2), progress=False)
 
 
+def test_training_is_the_same_whatever_the_number_of_batch_workers(tmp_path):
+    # on a GPU many processes simulate the batches; each makes every n-th step and the loader takes them in turn
+    config = TrainConfig(steps=5, batch_size=2, crop_px=64, field_um=60.0, width=4, depth=2, eval_every=0)
+    one = model.train(tmp_path / "one", config=config, workers=1, progress=False)
+    three = model.train(tmp_path / "three", config=config, workers=3, progress=False)
+    losses = [[json.loads(line)["loss"] for line in (tmp_path / run / "log.jsonl").read_text().splitlines()]
+              for run in ("one", "three")]  # fmt: skip
+    assert losses[0] == losses[1] and len(losses[0]) == 5
+    for a, b in zip(one.state_dict().values(), three.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="workers must be at least 1"):
+        model.train(tmp_path / "none", config=config, workers=0, progress=False)
+
+
 def test_fine_tune_on_a_reference_and_segment_with_the_result(tmp_path):
     import halo
 

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Wheels that a lent GPU machine lacks for training halo, downloaded here into .device/wheels (git-ignored).
+#
+# The GPU machine's python3 (3.12) has torch, numpy, scipy, scikit-image, scikit-learn, pandas, pyarrow, tqdm and
+# safetensors, and nothing can be fetched there; training and its held-out scores also import shapely. Then, with
+# the device tool (`carry: [".device"]`, at most 10 minutes a command; leave time for the machine's start):
+#
+#   pip install -q --no-deps --target /tmp/extra .device/wheels/*.whl &&
+#   PYTHONPATH=src:/tmp/extra python3 scripts/train_model.py $OUT/run --steps 20000 --eval-every 2500 \
+#     --init src/halo/model/weights/halo_v1.safetensors --learning-rate 1e-3 --seed 5
+#
+# All cores but one simulate the batches (`--workers`); the run folder comes back under $OUT and resumes from its
+# checkpoint in a later call. Score it here with benchmarks/accuracy.py --weights <run>/checkpoint.safetensors.
+set -euo pipefail
+dest="${1:-.device/wheels}"
+mkdir -p "$dest"
+pip download "shapely>=2.0" --python-version 3.12 --only-binary=:all: \
+  --platform manylinux2014_x86_64 --no-deps --dest "$dest"
+ls -l "$dest"
