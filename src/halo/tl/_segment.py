@@ -86,7 +86,8 @@ def segment(
     method
         ``"halo"``: the pretrained network draws each cell from the nuclear image and the transcripts, grown from
         its nucleus up to ``max_reach_um``; ``"expansion"``: nuclei grown by up to ``expansion_um`` without
-        entering a neighbour.
+        entering a neighbour. Both work on the image binned to about 0.5 um per pixel (``halo.model.bin_factor``:
+        0.425 um on Xenium), from the same nuclei.
     nuclei_key
         Use this existing nucleus segmentation (labels on the image's pixel grid, or polygon shapes) instead of
         detecting nuclei in the image.
