@@ -5,7 +5,7 @@
 # safetensors, and nothing can be fetched there; training and its held-out scores also import shapely. Then, with
 # the device tool (`carry: [".device"]`, at most 10 minutes a command; leave time for the machine's start):
 #
-#   pip install -q --no-deps --target /tmp/extra .device/wheels/*.whl &&
+#   python3 -m pip install -q --no-deps --target /tmp/extra .device/wheels/*.whl &&
 #   PYTHONPATH=src:/tmp/extra python3 scripts/train_model.py $OUT/run --steps 20000 --eval-every 2500 \
 #     --init src/halo/model/weights/halo_v1.safetensors --learning-rate 1e-3 --seed 5
 #
