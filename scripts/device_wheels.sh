@@ -6,11 +6,13 @@
 # the device tool (`carry: [".device"]`, at most 10 minutes a command; leave time for the machine's start):
 #
 #   python3 -m pip install -q --no-deps --target /tmp/extra .device/wheels/*.whl &&
-#   PYTHONPATH=src:/tmp/extra python3 scripts/train_model.py $OUT/run --steps 20000 --eval-every 2500 \
+#   PYTHONPATH=src:/tmp/extra python3 scripts/train_model.py $OUT/run --steps 10000 --eval-every 2500 \
 #     --init src/halo/model/weights/halo_v1.safetensors --learning-rate 1e-3 --seed 5
 #
-# All cores but one simulate the batches (`--workers`); the run folder comes back under $OUT and resumes from its
-# checkpoint in a later call. Score it here with benchmarks/accuracy.py --weights <run>/checkpoint.safetensors.
+# All cores but one simulate the batches (`--workers`): a batch takes ~0.3 s of one core, so 15 cores give at most
+# ~50 steps a second, and each held-out evaluation some seconds more; size --steps to finish inside one command
+# (the learning-rate schedule spans --steps, so an unfinished run must be resumed with the same settings). The run
+# folder comes back under $OUT; score it here with benchmarks/accuracy.py --weights <run>/checkpoint.safetensors.
 set -euo pipefail
 dest="${1:-.device/wheels}"
 mkdir -p "$dest"
