@@ -119,7 +119,7 @@ def default_workers(device: torch.device) -> int:
     """
     if device.type == "cpu":
         return 1
-    return max(1, min(len(os.sched_getaffinity(0)) - 1, 32))
+    return max(1, min((os.cpu_count() or 1) - 1, 32))  # os.sched_getaffinity does not exist on macOS (MPS)
 
 
 def train(
