@@ -29,11 +29,19 @@ def block_mean(window: np.ndarray, factor: int, transform=None) -> np.ndarray:
     return out
 
 
+def sampled_pixel(factor: int) -> int:
+    """Give the row (and column) within each ``factor`` x ``factor`` block whose label :func:`block_sample` takes.
+
+    The middle one: half a pixel past the block's centre when ``factor`` is even.
+    """
+    return factor // 2
+
+
 def block_sample(labels: np.ndarray, factor: int) -> np.ndarray:
     """The label at the centre of each ``factor`` x ``factor`` block (labels cannot be averaged)."""
     if factor == 1:
         return labels
     height, width = -(-labels.shape[0] // factor), -(-labels.shape[1] // factor)
-    rows = np.minimum(np.arange(height) * factor + factor // 2, labels.shape[0] - 1)
-    cols = np.minimum(np.arange(width) * factor + factor // 2, labels.shape[1] - 1)
+    rows = np.minimum(np.arange(height) * factor + sampled_pixel(factor), labels.shape[0] - 1)
+    cols = np.minimum(np.arange(width) * factor + sampled_pixel(factor), labels.shape[1] - 1)
     return labels[np.ix_(rows, cols)]

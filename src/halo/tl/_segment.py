@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import io as hio
 from .._memory import release_freed_memory
+from ..geometry._blocks import sampled_pixel
 from ..io._validate import (
     check_image_size,
     check_nucleus_options,
@@ -327,8 +328,8 @@ def _nucleus_source(sdata, nuclei_key, image, options, slide_shape, um_per_px, e
             raise ValueError(msg) from error
         return TileContext(nuclei=stats, nucleus_options=options, **common), image.data
     if nuclei_key in sdata.shapes:
-        # a grid pixel takes the nucleus at the centre of its middle native pixel, as labels do (``block_sample``)
-        shift = 0.5 - (factor // 2 + 0.5) / factor
+        # a grid pixel takes the nucleus at the centre of the native pixel whose label ``block_sample`` takes
+        shift = 0.5 - (sampled_pixel(factor) + 0.5) / factor
         to_grid = np.array([[1 / factor, 0, shift], [0, 1 / factor, shift], [0, 0, 1.0]])
         to_grid = to_grid @ hio.affine_between(sdata, nuclei_key, image.key)
         polygons = NucleusPolygons.from_shapes(sdata.shapes[nuclei_key], to_grid)
