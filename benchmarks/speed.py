@@ -840,7 +840,7 @@ def _repeats_line(s: dict) -> list[str]:
     if len(s.get("sopa_seconds", [])) < 2:
         return []
     halo_s, sopa_s = s["halo_seconds"], s["sopa_seconds"]
-    ratios = sorted(b / a for a, b in zip(halo_s, sopa_s, strict=False))
+    ratios = sorted(b / a for a, b in zip(halo_s, sopa_s, strict=True))  # one halo run per sopa run
     return [
         f"The {len(sopa_s)} runs of each, in turn (seconds): halo {', '.join(f'{x:.1f}' for x in halo_s)}; sopa "
         f"{', '.join(f'{x:.1f}' for x in sopa_s)}"
