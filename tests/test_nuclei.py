@@ -62,3 +62,48 @@ def test_without_the_local_maximum_the_haze_joins_the_nuclei():
 def test_local_fraction_outside_its_range_is_refused(value):
     with pytest.raises(ValueError, match="local_fraction must lie in"):
         NucleusOptions(local_fraction=value)
+
+
+def _textured_nucleus():
+    """One large nucleus (radius 13 px, 5.5 um) with two bright chromatin spots inside, and its mask."""
+    rows, cols = np.mgrid[:100, :160]
+    nucleus = (rows - 50) ** 2 + (cols - 80) ** 2 < 13**2
+    image = np.where(nucleus, 0.6, 0.0).astype(np.float32)
+    for cx in (74, 86):
+        image[(rows - 50) ** 2 + (cols - cx) ** 2 < 3**2] = 0.9
+    return image, nucleus
+
+
+def test_chromatin_texture_does_not_cut_a_large_nucleus():
+    image, nucleus = _textured_nucleus()
+    labels = _detect(image)
+    assert np.unique(labels[labels > 0]).size == 1
+    assert _iou_of_best(labels, nucleus) > 0.9
+    # splitting on intensity dips alone, as before the shape term, cuts it in two
+    labels = _detect(image, split_shape_weight=0.0, split_contrast=0.01)
+    assert np.unique(labels[labels > 0]).size == 2
+
+
+def _round_clump():
+    """A disc of dim haze (radius 20 px) holding four bright nuclei around its centre, and their masks."""
+    rows, cols = np.mgrid[:100, :160]
+    image = np.where((rows - 50) ** 2 + (cols - 80) ** 2 < 20**2, 0.5, 0.0).astype(np.float32)
+    nuclei = [(rows - cy) ** 2 + (cols - cx) ** 2 < 6**2 for cy, cx in ((40, 80), (60, 80), (50, 70), (50, 90))]
+    for nucleus in nuclei:
+        image[nucleus] = 0.9
+    return image, nuclei
+
+
+def test_a_clump_too_large_for_one_nucleus_is_split_on_intensity_rather_than_dropped():
+    image, nuclei = _round_clump()  # 227 um^2: the depth of the round outline hides the dips between the four
+    labels = _detect(image, max_area_um2=150.0)
+    assert np.unique(labels[labels > 0]).size == 4
+    assert len({int(np.bincount(labels[nucleus]).argmax()) for nucleus in nuclei} - {0}) == 4
+    # without the second split the one piece is too large to be a nucleus and is dropped
+    assert not _detect(image, max_area_um2=150.0, clump_split_contrast=1.0).any()
+
+
+@pytest.mark.parametrize("field", ["split_shape_weight", "clump_split_contrast"])
+def test_negative_split_options_are_refused(field):
+    with pytest.raises(ValueError, match=f"{field} must be >= 0"):
+        NucleusOptions(**{field: -0.1})

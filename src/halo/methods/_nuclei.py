@@ -33,8 +33,16 @@ class NucleusOptions:
     """Larger objects are dropped as clumps or artefacts; also bounds the tile overlap that halo requires."""
     marker_sigma_um: float = 1.0
     """Smoothing of the image whose intensity peaks seed one nucleus each."""
-    split_contrast: float = 0.01
-    """Two touching nuclei are split when the dip between their peaks is at least this deep (normalised intensity)."""
+    split_contrast: float = 0.06
+    """Two touching nuclei are split when the dip between their peaks is at least this deep (normalised intensity,
+    plus ``split_shape_weight`` times the distance to the edge)."""
+    split_shape_weight: float = 0.4
+    """Normalised intensity per micrometre of distance to the nucleus's edge, added to the image whose peaks are
+    split: touching nuclei part at the waist of their joint outline as well as at a dip in intensity, and the
+    chromatin texture of one large nucleus does not cut it in pieces. 0 splits on intensity alone."""
+    clump_split_contrast: float = 0.01
+    """A piece still larger than ``max_area_um2`` after that split cannot be one nucleus (a dense clump, where
+    the depth of the joint outline hides the dips between nuclei): it is split again at intensity dips this deep."""
     threshold_factor: float = 0.5
     """The slide's Otsu threshold is multiplied by this: Otsu separates bright nuclei from everything else, and
     dim nuclei (stroma, out-of-focus) lie well below it."""
@@ -51,7 +59,10 @@ class NucleusOptions:
         if not 0 <= self.local_fraction < 1:
             msg = f"NucleusOptions.local_fraction must lie in [0, 1), got {self.local_fraction!r}."
             raise ValueError(msg)
-        for field in ("sigma_um", "min_area_um2", "max_area_um2", "marker_sigma_um", "split_contrast", "local_um"):
+        for field in (
+            "sigma_um", "min_area_um2", "max_area_um2", "marker_sigma_um", "split_contrast", "split_shape_weight",
+            "clump_split_contrast", "local_um",
+        ):  # fmt: skip
             if not getattr(self, field) >= 0:
                 msg = f"NucleusOptions.{field} must be >= 0, got {getattr(self, field)!r}."
                 raise ValueError(msg)
@@ -133,7 +144,7 @@ def detect_nuclei(
     """Nuclei of a window of the nuclear image, on its grid.
 
     Normalise, smooth, threshold (slide-wide and at half each nucleus's local maximum), split touching nuclei at
-    dips between intensity peaks, filter by size and drop flat haze.
+    dips between peaks of intensity plus depth inside the shape, filter by size and drop flat haze.
     """
     from scipy import ndimage
 
@@ -146,8 +157,15 @@ def detect_nuclei(
         # specks of texture inside a nucleus are filled again; not the ring cut between a nucleus and the haze
         # around it (filled, it would join them again)
         foreground = _fill_holes(foreground, max_size=int(options.min_area_um2 / um_per_px**2))
-    peaks = ndimage.gaussian_filter(image, options.marker_sigma_um / um_per_px)
-    labels = _size_filtered(_split_blobs(foreground, peaks, options.split_contrast), options, um_per_px)
+    intensity = ndimage.gaussian_filter(image, options.marker_sigma_um / um_per_px)
+    if options.split_shape_weight > 0:
+        depth = ndimage.distance_transform_edt(foreground).astype(np.float32) * um_per_px
+        peaks = intensity + options.split_shape_weight * ndimage.gaussian_filter(depth, options.sigma_um / um_per_px)
+        labels = _split_blobs(foreground, peaks, options.split_contrast)
+        labels = _split_clumps(labels, intensity, options.clump_split_contrast, options.max_area_um2 / um_per_px**2)
+    else:
+        labels = _split_blobs(foreground, intensity, options.split_contrast)
+    labels = _size_filtered(labels, options, um_per_px)
     if options.local_fraction > 0:
         labels = _risen_above_surroundings(labels, smooth, size, options.local_fraction)
     return _with_raster_keys(labels, box, slide_width)
@@ -260,6 +278,18 @@ def _split_blobs(foreground: np.ndarray, peaks: np.ndarray, contrast: float) -> 
         labels[crop][mask] = np.where(split > 0, split + next_label - 1, 0)
         next_label += n_markers
     return labels
+
+
+def _split_clumps(labels: np.ndarray, intensity: np.ndarray, contrast: float, max_pixels: float) -> np.ndarray:
+    """Labels larger than ``max_pixels`` split again at the dips of ``intensity`` alone; the others as they are."""
+    area = np.bincount(labels.ravel())
+    clump = area > max_pixels
+    clump[0] = False
+    if not clump.any():
+        return labels
+    inside = clump[labels]
+    pieces = _split_blobs(inside, intensity, contrast)
+    return np.where(inside, np.where(pieces > 0, pieces + labels.max(), 0), labels).astype(np.int32)
 
 
 def _with_raster_keys(labels: np.ndarray, box: Box, slide_width: int) -> NucleusTile:
