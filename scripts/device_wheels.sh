@@ -7,7 +7,10 @@
 #
 #   python3 -m pip install -q --no-deps --target /tmp/extra .device/wheels/*.whl &&
 #   PYTHONPATH=src:/tmp/extra python3 scripts/train_model.py $OUT/run --steps 10000 --eval-every 2500 \
-#     --init src/halo/model/weights/halo_v1.safetensors --learning-rate 1e-3 --seed 5
+#     --init src/halo/model/weights/halo_v1.safetensors --learning-rate 1e-3 --seed 5 --smooth-um 0.75
+#
+# (--smooth-um 0.75: transcript channels half as smoothed as the shipped network's, which won on both scores in a
+# controlled CPU trial, docs/model_card.md; the weights record it and inference follows them.)
 #
 # All cores but one simulate the batches (`--workers`): a batch takes ~0.3 s of one core, so 15 cores give at most
 # ~50 steps a second, and each held-out evaluation some seconds more; size --steps to finish inside one command

@@ -52,6 +52,9 @@ def main() -> None:
     )
     parser.add_argument("--init", type=Path, help="start from these weights (e.g. the shipped ones) instead of random")
     parser.add_argument("--learning-rate", type=float, default=TrainConfig.learning_rate)
+    parser.add_argument(
+        "--smooth-um", type=float, help="smoothing of the transcript channels (default: the --init weights', else 1.5)"
+    )
     parser.add_argument("--export", metavar="NAME", help="export the finished run as shipped weights NAME")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -66,7 +69,9 @@ def main() -> None:
     )  # fmt: skip
     init = load_weights(args.init) if args.init else None
     if init is not None:
-        config = replace(config, width=init.config.width, depth=init.config.depth)
+        config = replace(config, width=init.config.width, depth=init.config.depth, smooth_um=init.config.smooth_um)
+    if args.smooth_um is not None:
+        config = replace(config, smooth_um=args.smooth_um)
     train(args.run, config=config, device=args.device, init=init, workers=args.workers)
 
 

@@ -228,3 +228,35 @@ def test_inference_network_agrees_with_the_trained_one():
     assert difference.mean() < 1.0 and np.percentile(difference, 99.9) <= 6
     expected = model.half_precision_dtype(torch.device("cpu")) or torch.float32
     assert next(fast.parameters()).dtype == expected
+
+
+def test_weights_carry_the_smoothing_of_the_transcript_channels(tmp_path):
+    from dataclasses import replace
+
+    from safetensors.torch import save_file
+
+    config = TrainConfig(steps=1, batch_size=2, crop_px=64, field_um=60.0, width=4, depth=2, eval_every=0)
+    model.train(tmp_path / "sharp", config=replace(config, smooth_um=0.75), progress=False)
+    sharp = model.load_weights(tmp_path / "sharp" / "checkpoint.safetensors")
+    assert sharp.config.smooth_um == 0.75
+    # weights saved before the smoothing was recorded were trained with the default
+    metadata = {k: v for k, v in sharp.config.as_metadata().items() if k != "smooth_um"}
+    save_file(sharp.state_dict(), str(tmp_path / "old.safetensors"), metadata=metadata)
+    assert model.load_weights(tmp_path / "old.safetensors").config.smooth_um == model.SMOOTH_UM == 1.5
+
+    # inference smooths the channels as the network was trained: one patch over a 100 x 100 model-pixel slide
+    rng = np.random.default_rng(0)
+    dapi = rng.integers(0, 1000, (200, 200)).astype(np.uint16)
+    tx = (rng.uniform(0, 200, 3000), rng.uniform(0, 200, 3000), rng.integers(0, 5, 3000).astype(np.int32))
+    stats = model.SlideStatistics(0.0, 1000.0, 3000 / (200 * 0.2125) ** 2, rng.random((5, model.N_CHANNELS - 2)))
+    box, kwargs = (0, 100, 0, 100), {"factor": 2, "um_per_px": 0.2125}
+    region = model.predict_region(sharp.eval(), dapi, tx, stats, raw_model=box, want_model=box, slide_model=(100, 100),
+                                  batch_size=1, **kwargs)  # fmt: skip
+    size, c = model.PATCH_STRIDE + 2 * model.PATCH_CONTEXT, model.PATCH_CONTEXT
+    patch = np.zeros((1, model.N_CHANNELS, size, size), np.float32)
+    patch[0, :, c : c + 100, c : c + 100] = model.window_features(dapi, *tx, stats, smooth_um=0.75, **kwargs)
+    np.testing.assert_array_equal(region, model.predict_batch(sharp, patch)[0][:, c : c + 100, c : c + 100])
+    sharp.config = replace(sharp.config, smooth_um=1.5)  # the same weights, told they read smoother channels
+    again = model.predict_region(sharp, dapi, tx, stats, raw_model=box, want_model=box, slide_model=(100, 100),
+                                 batch_size=1, **kwargs)  # fmt: skip
+    assert not np.array_equal(region, again)

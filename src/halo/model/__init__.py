@@ -4,6 +4,7 @@ from ..tiling import bin_factor  # the working grid, shared with nuclear expansi
 from ._features import (
     MODEL_UM_PER_PX,
     N_CHANNELS,
+    SMOOTH_UM,
     EmbeddingCounts,
     SlideStatistics,
     gene_embedding,
@@ -38,6 +39,7 @@ __all__ = [
     "PATCH_CONTEXT",
     "PATCH_STRIDE",
     "PRETRAINED",
+    "SMOOTH_UM",
     "EmbeddingCounts",
     "HaloNet",
     "NetConfig",

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..tiling import bin_factor
-from ._features import N_EMBEDDING, SlideStatistics, gene_embedding
+from ._features import N_EMBEDDING, SMOOTH_UM, SlideStatistics, gene_embedding
 from ._infer import window_features
 
 TRAIN_UM_PER_PX = (0.2, 0.55)
@@ -44,8 +44,11 @@ def kept_genes(tissue) -> np.ndarray:
     return np.where(control[tissue.tx_gene], -1, tissue.tx_gene).astype(np.int32)
 
 
-def example_from_tissue(tissue, rng: np.random.Generator | None = None) -> Example:
-    """Inputs and targets for one simulated field; with ``rng``, transcripts are thinned at random first."""
+def example_from_tissue(tissue, rng: np.random.Generator | None = None, *, smooth_um: float = SMOOTH_UM) -> Example:
+    """Inputs and targets for one simulated field; with ``rng``, transcripts are thinned at random first.
+
+    ``smooth_um``: the smoothing of the transcript channels (the network's :attr:`~halo.model.NetConfig.smooth_um`).
+    """
     gene = kept_genes(tissue)
     x, y = tissue.tx_x, tissue.tx_y
     if rng is not None and rng.random() < 0.5:
@@ -54,7 +57,7 @@ def example_from_tissue(tissue, rng: np.random.Generator | None = None) -> Examp
     um = tissue.um_per_px
     stats = slide_statistics(tissue.dapi, x * um, y * um, gene, len(tissue.genes))
     factor = bin_factor(um)
-    features = window_features(tissue.dapi, x, y, gene, stats, factor=factor, um_per_px=um)
+    features = window_features(tissue.dapi, x, y, gene, stats, factor=factor, um_per_px=um, smooth_um=smooth_um)
     cells = _block_centres(tissue.cells, factor, features.shape[1:])
     nuclei = _block_centres(tissue.nuclei, factor, features.shape[1:])
     targets = np.stack([cells > 0, cell_borders(cells), nuclei > 0]).astype(np.float32)

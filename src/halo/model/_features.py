@@ -29,7 +29,8 @@ EMBEDDING_BIN_UM = 10.0
 MAX_EMBEDDING_BINS = 20_000
 """Bins sampled for the embedding, which bounds its memory on a whole slide."""
 SMOOTH_UM = 1.5
-"""Gaussian smoothing of the density and embedding channels."""
+"""Gaussian smoothing of the density and embedding channels, by default; a network records its own
+(:attr:`~halo.model.NetConfig.smooth_um`)."""
 
 
 @dataclass(frozen=True)
@@ -159,9 +160,9 @@ def dapi_channel(window: np.ndarray, low: float, high: float, factor: int) -> np
     return block_mean(window, factor, lambda x: np.nan_to_num(np.clip((x - low) / (high - low), 0, 1)))
 
 
-def smoothing_radius(model_um: float) -> int:
+def smoothing_radius(model_um: float, smooth_um: float = SMOOTH_UM) -> int:
     """Reach (model pixels) of the smoothing of the transcript channels: scipy's Gaussian kernel radius."""
-    return int(4.0 * SMOOTH_UM / model_um + 0.5)
+    return int(4.0 * smooth_um / model_um + 0.5)
 
 
 def model_shape(native_shape: tuple[int, int], factor: int) -> tuple[int, int]:
@@ -179,12 +180,13 @@ def transcript_channels(
     model_um: float,
     *,
     out: np.ndarray | None = None,
+    smooth_um: float = SMOOTH_UM,
 ) -> np.ndarray:
     """Log density and mean expression embedding of transcripts, on a ``shape`` grid at model resolution.
 
     ``x`` and ``y`` are in model pixels of the window; transcripts outside it or with ``gene < 0`` are ignored.
     ``out``: a float32 ``(1 + N_EMBEDDING, *shape)`` array to fill (e.g. part of the network's input), so that no
-    second copy of the channels is made.
+    second copy of the channels is made. ``smooth_um``: the Gaussian smoothing of every channel.
     """
     from scipy import ndimage
 
@@ -195,7 +197,7 @@ def transcript_channels(
     flat = row[inside] * width + col[inside]
     genes = gene[inside]
     del col, row, inside
-    sigma = SMOOTH_UM / model_um
+    sigma = smooth_um / model_um
     channels = np.empty((1 + N_EMBEDDING, height, width), np.float32) if out is None else out
     count = np.bincount(flat, minlength=height * width).reshape(shape).astype(np.float32)
     ndimage.gaussian_filter(count, sigma, output=count)

@@ -85,10 +85,11 @@ def fine_tune(
     from ._weights import pretrained
 
     field = _field_from_sdata(sdata, cells_key, nuclei_key, image_key, points_key, region)
-    example = example_from_tissue(field)
     base = pretrained()
+    example = example_from_tissue(field, smooth_um=base.config.smooth_um)
     config = replace(
         TrainConfig(), steps=steps, learning_rate=learning_rate, width=base.config.width, depth=base.config.depth,
+        smooth_um=base.config.smooth_um,
         eval_every=0, crop_px=min(128, *(s // base.multiple * base.multiple for s in example.cells.shape)),
     )  # fmt: skip
     if config.crop_px < base.multiple:

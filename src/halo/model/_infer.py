@@ -7,7 +7,15 @@ import threading
 
 import numpy as np
 
-from ._features import N_CHANNELS, SlideStatistics, dapi_channel, model_shape, smoothing_radius, transcript_channels
+from ._features import (
+    N_CHANNELS,
+    SMOOTH_UM,
+    SlideStatistics,
+    dapi_channel,
+    model_shape,
+    smoothing_radius,
+    transcript_channels,
+)
 
 
 def window_features(
@@ -19,13 +27,17 @@ def window_features(
     *,
     factor: int,
     um_per_px: float,
+    smooth_um: float = SMOOTH_UM,
 ) -> np.ndarray:
-    """``(N_CHANNELS, h, w)`` inputs at model resolution for a window; transcripts in the window's native pixels."""
+    """``(N_CHANNELS, h, w)`` inputs at model resolution for a window; transcripts in the window's native pixels.
+
+    ``smooth_um``: the smoothing of the transcript channels, the network's own (:attr:`NetConfig.smooth_um`).
+    """
     channels = np.empty((N_CHANNELS, *model_shape(dapi.shape, factor)), np.float32)
     channels[0] = dapi_channel(dapi, stats.dapi_low, stats.dapi_high, factor)
     transcript_channels(
         tx_x / factor, tx_y / factor, tx_gene, channels.shape[1:], stats.embedding, stats.density_per_um2,
-        factor * um_per_px, out=channels[1:],
+        factor * um_per_px, out=channels[1:], smooth_um=smooth_um,
     )  # fmt: skip
     return channels
 
@@ -107,17 +119,22 @@ def for_inference(net, device):
 
 
 def patch_reach(
-    box_model: tuple[int, int, int, int], slide_model: tuple[int, int], *, model_um: float | None = None
+    box_model: tuple[int, int, int, int],
+    slide_model: tuple[int, int],
+    *,
+    model_um: float | None = None,
+    smooth_um: float = SMOOTH_UM,
 ) -> tuple[int, int, int, int]:
     """Model-pixel box ``(y0, y1, x0, x1)`` of raw data needed to predict ``box_model`` on the global patch grid.
 
     Patches sit on a grid fixed to the slide (multiples of :data:`PATCH_STRIDE`), so every pixel's prediction
     comes from the same patch with the same content, whichever tile asks: results do not depend on the tiling.
-    With ``model_um`` the box also holds the transcripts that the smoothing of the patches' features reaches.
+    With ``model_um`` the box also holds the transcripts that the smoothing of the patches' features (over
+    ``smooth_um``, the network's own) reaches.
     """
     y0, y1, x0, x1 = box_model
     s = PATCH_STRIDE
-    c = PATCH_CONTEXT + (0 if model_um is None else smoothing_radius(model_um))
+    c = PATCH_CONTEXT + (0 if model_um is None else smoothing_radius(model_um, smooth_um))
     return (
         max((y0 // s) * s - c, 0),
         min(-(-y1 // s) * s + c, slide_model[0]),
@@ -163,7 +180,7 @@ def predict_region(
         return out
     # features once over the data: every pixel a patch uses has its whole smoothing kernel inside (the box reaches
     # that far, or to the slide's edge), so its value is the same whichever tile computes it
-    features = window_features(dapi, *tx, stats, factor=factor, um_per_px=um_per_px)
+    features = window_features(dapi, *tx, stats, factor=factor, um_per_px=um_per_px, smooth_um=net.config.smooth_um)
     size = s + 2 * c
     for start in range(0, len(cells), batch_size):
         chunk = cells[start : start + batch_size]

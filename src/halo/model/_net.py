@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from ._features import SMOOTH_UM
+
 OUTPUTS = ("cell", "boundary", "nucleus")
 """Output channels (logits): inside any cell, on a cell's border, inside a nucleus."""
 
@@ -18,6 +20,8 @@ class NetConfig:
     in_channels: int = 6
     width: int = 8
     depth: int = 4
+    smooth_um: float = SMOOTH_UM
+    """Gaussian smoothing of the transcript channels the network was trained on; inference smooths them alike."""
 
     def as_metadata(self) -> dict[str, str]:
         """String form for safetensors metadata."""
@@ -26,7 +30,8 @@ class NetConfig:
     @classmethod
     def from_metadata(cls, metadata: dict[str, str]) -> NetConfig:
         """Inverse of :meth:`as_metadata`."""
-        return cls(**{k: int(metadata[k]) for k in ("in_channels", "width", "depth")})
+        sizes = {k: int(metadata[k]) for k in ("in_channels", "width", "depth")}
+        return cls(**sizes, smooth_um=float(metadata.get("smooth_um", SMOOTH_UM)))  # older files: the default
 
 
 def _block(c_in: int, c_out: int) -> nn.Sequential:

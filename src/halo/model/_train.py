@@ -6,7 +6,7 @@ import json
 import logging
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +14,7 @@ import torch
 
 from ..tiling import bin_factor
 from ._data import draw_tissue, example_from_tissue, random_crops
-from ._features import N_CHANNELS
+from ._features import N_CHANNELS, SMOOTH_UM
 from ._net import HaloNet, NetConfig
 
 logger = logging.getLogger(__name__)
@@ -45,6 +45,8 @@ class TrainConfig:
     """Held-out scores every this many steps and at the end; 0 for none."""
     zero_channels: tuple[int, ...] = ()
     """Input channels set to zero in training and held-out scoring: the ablation of an input."""
+    smooth_um: float = SMOOTH_UM
+    """Gaussian smoothing of the transcript channels; stored with the weights, and inference smooths alike."""
     checkpoint_every: int = 50
 
 
@@ -84,7 +86,8 @@ def batch_for_step(config: TrainConfig, step: int, examples: list | None = None)
         if examples:
             example = examples[int(rng.integers(len(examples)))]
         else:
-            example = example_from_tissue(draw_tissue(rng, size_um=config.field_um, archetypes=archetypes), rng)
+            tissue = draw_tissue(rng, size_um=config.field_um, archetypes=archetypes)
+            example = example_from_tissue(tissue, rng, smooth_um=config.smooth_um)
         for x, y in random_crops(example, rng, config.crop_px, per_field):
             inputs.append(x)
             targets.append(y)
@@ -172,6 +175,10 @@ def train(
         logger.info("resuming at step %d", start)
     else:
         net = init if init is not None else HaloNet(NetConfig(N_CHANNELS, config.width, config.depth))
+        if net.config.smooth_um != config.smooth_um:  # fine-tuned to other inputs: the weights record the new ones
+            logger.info("transcript channels smoothed over %g um (the initial weights: %g)", config.smooth_um,
+                        net.config.smooth_um)  # fmt: skip
+        net.config = replace(net.config, smooth_um=config.smooth_um)
         start = 0
     net = net.to(chosen).train()
     optimizer = torch.optim.AdamW(net.parameters(), lr=config.learning_rate, weight_decay=1e-4)
@@ -226,6 +233,7 @@ def _settle_config(output: Path, config: TrainConfig | None) -> TrainConfig:
         saved = json.loads(path.read_text())
         saved["archetypes"] = tuple(saved["archetypes"])
         saved["zero_channels"] = tuple(saved.get("zero_channels", ()))
+        saved.setdefault("smooth_um", SMOOTH_UM)  # runs begun before the smoothing was a setting
         if config is None:
             return TrainConfig(**saved)
         if asdict(config) != saved:
@@ -252,13 +260,17 @@ def _checkpoint(net, optimizer, schedule, step: int, output: Path, save_weights)
         tmp.replace(output / name)
 
 
-def held_out_fields(archetypes: tuple[str, ...] | None = None, *, size_um: float = 120.0, seeds: int = 1):
+def held_out_fields(
+    archetypes: tuple[str, ...] | None = None, *, size_um: float = 120.0, seeds: int = 1, smooth_um: float = SMOOTH_UM
+):
     """Fixed held-out fields (seeds from :data:`HELD_OUT_SEED`) of each archetype, on the Xenium platform."""
     from ..datasets import ARCHETYPES, simulate_tissue
 
     return {
         name: [
-            example_from_tissue(simulate_tissue(name, size_um=size_um, seed=HELD_OUT_SEED + i, platform="xenium"))
+            example_from_tissue(
+                simulate_tissue(name, size_um=size_um, seed=HELD_OUT_SEED + i, platform="xenium"), smooth_um=smooth_um
+            )
             for i in range(seeds)
         ]
         for name in archetypes or ARCHETYPES
@@ -276,12 +288,13 @@ def held_out_scores(net: HaloNet, *, zero_channels: tuple[int, ...] = ()) -> dic
     from ..metrics import match_instances
     from ._infer import BOUNDARY_WEIGHT_UM, decode_cells, predict
 
-    if "fields" not in _HELD_OUT_CACHE:
-        _HELD_OUT_CACHE["fields"] = held_out_fields()
+    smooth_um = net.config.smooth_um
+    if smooth_um not in _HELD_OUT_CACHE:
+        _HELD_OUT_CACHE[smooth_um] = held_out_fields(smooth_um=smooth_um)
     xenium_um = PLATFORMS["xenium"]
     model_um = bin_factor(xenium_um) * xenium_um  # the held-out fields are Xenium
     scores = {}
-    for name, examples in _HELD_OUT_CACHE["fields"].items():
+    for name, examples in _HELD_OUT_CACHE[smooth_um].items():
         f1, f1_expansion = [], []
         for example in examples:
             features = example.features.copy()

@@ -186,7 +186,8 @@ def _model_raw_box(window: Box, context) -> Box:
     f = context.factor
     grid = window.binned(f)
     y0, y1, x0, x1 = patch_reach(
-        (grid.y0, grid.y1, grid.x0, grid.x1), context.grid_shape, model_um=context.grid_um_per_px
-    )
+        (grid.y0, grid.y1, grid.x0, grid.x1), context.grid_shape, model_um=context.grid_um_per_px,
+        smooth_um=context.model.net.config.smooth_um,
+    )  # fmt: skip
     height, width = context.slide_shape
     return Box(y0 * f, min(y1 * f, height), x0 * f, min(x1 * f, width))
