@@ -67,6 +67,7 @@ METHODS: dict[str, Callable] = {
     "expansion_2um": partial(_expansion, expansion_um=2.0, key_added="expansion_2um"),
     "expansion_5um": partial(_expansion, expansion_um=5.0, key_added="expansion_5um"),
     "expansion_8um": partial(_expansion, expansion_um=8.0, key_added="expansion_8um"),
+    "expansion_10um": partial(_expansion, expansion_um=10.0, key_added="expansion_10um"),
 }
 
 #: The same methods seeded with the simulator's true nuclei (simulated fields only): what the cells reach when the
@@ -116,7 +117,7 @@ BRAIN_MARKERS = {
 }
 
 #: Nuclear expansions whose scores are interpolated to halo's capture on the real crops.
-EXPANSIONS = ("nuclei_only", "expansion_2um", "expansion_5um", "expansion_8um")
+EXPANSIONS = ("nuclei_only", "expansion_2um", "expansion_5um", "expansion_8um", "expansion_10um")
 
 
 def _labels_of(sdata, key: str, shape: tuple[int, int]) -> np.ndarray:
