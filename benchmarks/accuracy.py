@@ -252,11 +252,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--name", default="accuracy", help="results go to docs/benchmarks/NAME.json and .md")
     parser.add_argument("--title", help="subtitle of the results page")
     args = parser.parse_args(argv)
-    if args.weights:
-        METHODS["halo"] = partial(_halo, key_added="halo", weights=args.weights)
-        TRUE_NUCLEI_METHODS["halo_true_nuclei"] = partial(
-            _halo, key_added="halo_true_nuclei", weights=args.weights, nuclei_key="true_nuclei"
-        )
+    if args.weights:  # every run of the network, with or without the true nuclei, scores these weights
+        for methods in (METHODS, TRUE_NUCLEI_METHODS):
+            methods.update({k: partial(f, weights=args.weights) for k, f in methods.items() if f.func is _halo})
     simulated_methods = {**METHODS, **TRUE_NUCLEI_METHODS}
     archetypes = args.archetypes.split(",") if args.archetypes else halo.datasets.ARCHETYPES
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
