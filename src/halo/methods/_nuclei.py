@@ -289,7 +289,7 @@ def _split_clumps(labels: np.ndarray, intensity: np.ndarray, contrast: float, ma
         return labels
     inside = clump[labels]
     pieces = _split_blobs(inside, intensity, contrast)
-    return np.where(inside, np.where(pieces > 0, pieces + labels.max(), 0), labels).astype(np.int32)
+    return np.where(inside, np.where(pieces > 0, pieces + labels.max(), 0), labels).astype(np.int32, copy=False)
 
 
 def _with_raster_keys(labels: np.ndarray, box: Box, slide_width: int) -> NucleusTile:
