@@ -56,7 +56,12 @@ def measure(sdata, image_key: str, points_key: str, um_per_px: float) -> tuple[d
     from rasterio.features import rasterize
 
     halo.tl.segment(
-        sdata, image_key=image_key, points_key=points_key, method="expansion", expansion_um=5.0, key_added="calib",
+        sdata,
+        image_key=image_key,
+        points_key=points_key,
+        method="expansion",
+        expansion_um=5.0,
+        key_added="calib",
         progress=False,
     )
     image = np.asarray(halo.io.get_nuclear_image(sdata, image_key=image_key).data).astype(np.float32)

@@ -98,7 +98,9 @@ def _overlay(sdata, path: Path, window=(slice(600, 1100), slice(900, 1500))) -> 
     px = (frame["x"].to_numpy() - 1062.5) / 0.2125
     py = (frame["y"].to_numpy() - 212.5) / 0.2125
     inside = (px >= cols.start) & (px < cols.stop) & (py >= rows.start) & (py < rows.stop)
-    ax.scatter(px[inside], py[inside], s=0.6, c=np.where(frame["halo_cell_id"].to_numpy()[inside] > 0, "#f5b700", "#00a6ed"))
+    ax.scatter(
+        px[inside], py[inside], s=0.6, c=np.where(frame["halo_cell_id"].to_numpy()[inside] > 0, "#f5b700", "#00a6ed")
+    )
     box = shapely.box(cols.start, rows.start, cols.stop, rows.stop)
     for key, colour in (("halo_boundaries", "#ff4f79"), ("halo_nuclei", "#7ee081")):
         for geom in sdata[key].geometry:

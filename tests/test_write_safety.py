@@ -134,7 +134,8 @@ def test_killed_while_staging_keeps_previous_results_and_rerun_works(stores, tmp
     _assert_same(_snapshot(read_zarr(path)), old)  # readable, previous results intact
 
     sdata = read_zarr(path)
-    halo.tl.segment(sdata, method="expansion", progress=False, **NEW)  # the re-run removes the staged leftovers and writes in full
+    # the re-run removes the staged leftovers and writes in full
+    halo.tl.segment(sdata, method="expansion", progress=False, **NEW)
     again = read_zarr(path)
     _assert_same(_snapshot(again), new)
     assert not [name for _, name, _ in again.gen_elements() if "tmp" in name]
@@ -146,7 +147,8 @@ def test_killed_while_swapping_reads_and_the_next_run_finishes_the_write(stores,
     path = _kill_during_write(base, tmp_path, "swapping")
     sdata = read_zarr(path)  # readable: every listed element is complete (old, new, or new under a temporary name)
     assert "halo_boundaries_halo_tmp" not in sdata and "halo_nuclei_halo_tmp" in sdata
-    halo.tl.segment(sdata, method="expansion", progress=False, key_added="other")  # any later run finishes the interrupted write first
+    # any later run finishes the interrupted write first
+    halo.tl.segment(sdata, method="expansion", progress=False, key_added="other")
     for current in (sdata, read_zarr(path)):
         _assert_same(_snapshot(current), new)
         assert "other_boundaries" in current

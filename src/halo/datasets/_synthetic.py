@@ -221,11 +221,11 @@ def _to_spatialdata(dapi, transcripts, cells, nuclei, cell_type, um_per_px, orig
     )
     cell_gdf = cell_gdf[~cell_gdf.geometry.isna()]
     kept = [i for i in ids if int(i) in nucleus_polys]
-    nucleus_gdf = gpd.GeoDataFrame(
-        geometry=[nucleus_polys[int(i)] for i in kept], index=pd.Index(kept, name="cell_id")
-    )
+    nucleus_gdf = gpd.GeoDataFrame(geometry=[nucleus_polys[int(i)] for i in kept], index=pd.Index(kept, name="cell_id"))
     return SpatialData(
-        images={"dapi": Image2DModel.parse(dapi[None], dims=("c", "y", "x"), c_coords=["DAPI"], transformations=pixels)},
+        images={
+            "dapi": Image2DModel.parse(dapi[None], dims=("c", "y", "x"), c_coords=["DAPI"], transformations=pixels)
+        },
         labels={
             "true_cells": Labels2DModel.parse(cells, dims=("y", "x"), transformations=pixels),
             "true_nuclei": Labels2DModel.parse(nuclei, dims=("y", "x"), transformations=pixels),

@@ -211,7 +211,10 @@ def labels_on_image_grid(sdata: SpatialData, labels_key: str, image_key: str, sh
     """Full-resolution ``(y, x)`` dask array of a labels element that lies on the image's pixel grid."""
     element = _scale0(sdata.labels[labels_key])
     if tuple(element.shape[-2:]) != tuple(shape):
-        msg = f"Labels {labels_key!r} have shape {tuple(element.shape)}, the image {image_key!r} {shape}; they must match."
+        msg = (
+            f"Labels {labels_key!r} have shape {tuple(element.shape)}, the image {image_key!r} {shape}; "
+            "they must match."
+        )
         raise ValueError(msg)
     if not np.allclose(affine_between(sdata, labels_key, image_key), np.eye(3)):
         msg = f"Labels {labels_key!r} are not on the pixel grid of image {image_key!r}; resample them first."

@@ -71,9 +71,7 @@ def segment_fovs(
     for fov in tqdm(wanted, desc="halo FOVs", disable=not progress):
         field = available[fov]
         key = f"{key_added}_{fov}"
-        segment(
-            sdata, image_key=field.image_key, points_key=field.points_key, key_added=key, progress=False, **kwargs
-        )
+        segment(sdata, image_key=field.image_key, points_key=field.points_key, key_added=key, progress=False, **kwargs)
         keys.append(key)
     logger.info("segmented %d fields of view: %s", len(keys), keys)
     return keys

@@ -265,7 +265,10 @@ def segment(
             names["boundaries"]: cell_shapes(stitched, image.transformations),
             names["nuclei"]: nucleus_shapes(stitched, image.transformations),
             points_key: points_with_assignment(
-                sdata.points[points_key], assignment, transcripts.part_offsets, names["assignment_column"],
+                sdata.points[points_key],
+                assignment,
+                transcripts.part_offsets,
+                names["assignment_column"],
                 genes=(keep.feature_key, keep.categories),
             ),
             # built last, once the points are written: its copy of the counts is not in memory while dask writes
