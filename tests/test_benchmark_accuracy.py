@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import math
 
+import anndata
+import numpy as np
+import pandas as pd
+
+import halo
 from tests.benchmark_scripts import load_benchmark
 
 
@@ -21,3 +26,35 @@ def test_expansion_is_interpolated_to_halos_capture_and_not_beyond_it():
     assert a["crop"] == "a" and math.isclose(a["expansion_mecr"], 0.07) and math.isclose(a["expansion_purity"], 0.25)
     assert a["halo_mecr"] == 0.065 and a["fewer_mecr"]
     assert b["crop"] == "b" and math.isnan(b["expansion_mecr"]) and not b["fewer_mecr"]  # beyond 8 um: no claim
+
+
+def _table(mixed: np.ndarray):
+    """Cells of type A (even) and B (odd), 12 molecules of their own marker; ``mixed`` ones also 6 of the other."""
+    n = mixed.size
+    own = np.arange(n) % 2
+    counts = np.zeros((n, 2), np.float32)
+    counts[np.arange(n), own] = 12
+    counts[np.arange(n), 1 - own] = np.where(mixed, 6, 0)
+    table = anndata.AnnData(counts, obs=pd.DataFrame(index=[f"cell{i}" for i in range(n)]))
+    table.var_names = ["A", "B"]
+    table.layers["counts"] = counts
+    return table
+
+
+def test_mecr_interval_pairs_cells_by_nucleus_and_brackets_the_difference():
+    accuracy = load_benchmark("accuracy")
+    rng = np.random.default_rng(1)
+    grown = rng.random(80) < 0.5  # expansion mixes half its cells at 0.9 capture, none at 0.5
+    clean = np.zeros(80, bool)
+    tables = {"nuclei_only": _table(clean), "expansion_5um": _table(grown), "halo": _table(clean)}
+    captured = {"nuclei_only": 0.5, "expansion_5um": 0.9, "halo": 0.7}
+    markers = {"a": ["A"], "b": ["B"]}
+    result = accuracy.mecr_interval(tables, captured, markers)
+    # halo mixes nothing; expansion at its capture lies halfway along the curve
+    expected = 0.0 - 0.5 * halo.metrics.mecr(tables["expansion_5um"], markers, layer="counts")
+    assert result["cells"] == 80 and math.isclose(result["mecr_minus_expansion"], expected)
+    assert result["low_95"] <= result["mecr_minus_expansion"] <= result["high_95"] < 0
+    tables["halo"] = tables["halo"][::-1].copy()  # order does not matter: cells are matched by key
+    assert math.isclose(accuracy.mecr_interval(tables, captured, markers)["mecr_minus_expansion"], expected)
+    beyond = accuracy.mecr_interval(tables, {**captured, "halo": 0.95}, markers)
+    assert math.isnan(beyond["mecr_minus_expansion"])
