@@ -27,6 +27,7 @@ Run::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -34,6 +35,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,6 +60,8 @@ SCALING_TISSUE = "pleomorphic_tumour+dense_lymphoid+fibroblast_stroma"
 #: Tile grid (columns, rows) of the scaling slides.
 GRIDS = {1: (1, 1), 2: (2, 1), 4: (2, 2), 8: (4, 2), 16: (4, 4)}
 TARGETS = {"native_mp_per_s": 10.0, "speedup_vs_sopa": 3.0, "peak_rss_gb": 2.0, "memory_growth": 0.10, "exponent": 1.05}
+GPU_TARGETS = {"gpu_gigapixel_seconds": 60.0, "gpu_busy_share": 0.5}
+"""With a GPU: a gigapixel end to end within this many seconds, the GPU busy for most of the tiles stage."""
 RESULT_MARK = "SPEED-RESULT "
 NUCLEUS_MIN_UM2 = 6.0  # halo's default smallest nucleus
 
@@ -288,9 +292,10 @@ def _child_segment(task: dict) -> dict:
 
     sdata = spatialdata.read_zarr(task["path"])
     key = task["name"].replace("-", "_")
-    start = time.perf_counter()
-    halo.tl.segment(sdata, method=task["method"], tile_um=task["tile_um"], key_added=key, progress=False)
-    seconds = time.perf_counter() - start
+    with _gpu_utilisation() as samples:
+        start = time.perf_counter()
+        halo.tl.segment(sdata, method=task["method"], tile_um=task["tile_um"], key_added=key, progress=False)
+        seconds = time.perf_counter() - start
     uns = sdata.tables[f"{key}_table"].uns["halo"]
     params = uns["params"]
     timings = uns.get("timings")
@@ -303,6 +308,55 @@ def _child_segment(task: dict) -> dict:
         "overlap_um": float(params["overlap_um"]),
         "max_reach_um": float(params["max_reach_um"]),
         "timings": _with_rest(timings, seconds),
+        **_gpu_summary(samples, timings),
+    }
+
+
+GPU_SAMPLE_S = 0.1
+
+
+@contextlib.contextmanager
+def _gpu_utilisation():
+    """Utilisation (%) of GPU 0 every ``GPU_SAMPLE_S`` while the block runs, from ``nvidia-smi``; none without one.
+
+    Each sample is the share of the last period in which a kernel ran, so busy seconds ~ samples above 0 x period.
+    """
+    samples: list[float] = []
+    if shutil.which("nvidia-smi") is None:
+        yield samples
+        return
+    query = ["nvidia-smi", "-i", "0", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits"]
+    proc = subprocess.Popen([*query, "-lms", str(int(GPU_SAMPLE_S * 1000))], stdout=subprocess.PIPE, text=True)
+
+    def read() -> None:
+        for line in proc.stdout:
+            with contextlib.suppress(ValueError):
+                samples.append(float(line.strip()))
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        yield samples
+    finally:
+        proc.terminate()
+        proc.wait()
+        reader.join(timeout=1)
+
+
+def _gpu_summary(samples: list[float], timings: dict | None) -> dict:
+    """Busy seconds of the GPU and their share of the tiles stage, where the network runs; nothing without a GPU."""
+    if not samples:
+        return {}
+    busy = [u for u in samples if u > 0]
+    busy_s = len(busy) * GPU_SAMPLE_S
+    tiles_s = (timings or {}).get("tiles")
+    return {
+        "gpu": {
+            "samples": len(samples),
+            "busy_seconds": round(busy_s, 1),
+            "mean_utilisation_when_busy": round(float(np.mean(busy)), 1) if busy else 0.0,
+            "busy_share_of_tiles": round(min(busy_s / tiles_s, 1.0), 3) if tiles_s else None,
+        }
     }
 
 
@@ -445,15 +499,18 @@ def _child_backbone(task: dict) -> dict:
         net = hm.for_inference(hm.pretrained(), "cpu")  # as halo runs it: batch norms folded, channels-last
         channels, factor = hm.N_CHANNELS, hm.bin_factor(UM_PER_PX)
         useful = (hm.PATCH_STRIDE / (hm.PATCH_STRIDE + 2 * hm.PATCH_CONTEXT)) ** 2
+    device = task.get("device", "cpu")
     dtype = getattr(torch, task["dtype"])
-    net = net.to(dtype, memory_format=torch.channels_last)
-    batch = torch.rand(task["batch_size"], channels, 256, 256, dtype=dtype)
+    net = net.to(device, dtype, memory_format=torch.channels_last)
+    batch = torch.rand(task["batch_size"], channels, 256, 256, dtype=dtype, device=device)
     batch = batch.contiguous(memory_format=torch.channels_last)
+    finish = torch.cuda.synchronize if device == "cuda" else (lambda: None)  # GPU work is asynchronous
     seconds = []
     with torch.inference_mode():
         for _ in range(task["batches"] + 1):  # the first batch warms up and is not counted
             start = time.perf_counter()
             net(batch)
+            finish()
             seconds.append(time.perf_counter() - start)
     per_batch = float(np.mean(seconds[1:]))
     input_mp_per_s = task["batch_size"] * 256 * 256 / 1e6 / per_batch
@@ -470,6 +527,7 @@ def _child_backbone(task: dict) -> dict:
         "native_mp_per_s": round(input_mp_per_s * factor**2 * useful, 4),
         "native_px_per_input_px": round(factor**2 * useful, 3),
         "torch_threads": torch.get_num_threads(),
+        "device": device,
     }
 
 
@@ -479,11 +537,13 @@ def _backbones(args, cache: Path) -> dict:
 
     import halo.model
 
-    half = halo.model.half_precision_dtype(torch.device("cpu"))
+    device = "cuda" if torch.cuda.is_available() else "cpu"  # a GPU machine measures the networks on its GPU
+    half = halo.model.half_precision_dtype(torch.device(device))
     dtypes = ["float32"] + ([str(half).removeprefix("torch.")] if half is not None else [])
+    on_gpu = 8 if device == "cuda" else 1  # larger batches keep a GPU busy; on a CPU they only hold more memory
     sizes = {
-        "cellpose_sam": {"batch_size": 1, "batches": args.backbone_batches},
-        "halo": {"batch_size": 8, "batches": 20},
+        "cellpose_sam": {"batch_size": on_gpu, "batches": args.backbone_batches * on_gpu, "device": device},
+        "halo": {"batch_size": 8 * on_gpu, "batches": 20, "device": device},
     }
     runs = {}
     for net, size in sizes.items():
@@ -510,17 +570,34 @@ def _machine() -> dict:
         (line.split(":", 1)[1].strip() for line in _cpuinfo() if line.startswith("model name")),
         platform.processor(),
     )
-    from importlib.metadata import version
-
     return {
         "cpu": model,
         "cores": len(os.sched_getaffinity(0)),
         "ram_gb": round(psutil.virtual_memory().total / 1e9, 1),
         "torch_threads": torch.get_num_threads(),
         "python": platform.python_version(),
-        "versions": {p: version(p) for p in ("halo", "torch", "sopa", "spatialdata", "dask", "numpy")},
+        "versions": {p: _version(p) for p in ("halo", "torch", "sopa", "spatialdata", "dask", "numpy")},
+        "gpu": _gpu_name(),
         "shared": "the cores are shared with other work; wall times vary with its load",
     }
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:  # e.g. sopa on a GPU machine that only runs halo
+        return "absent"
+
+
+def _gpu_name() -> str | None:
+    """Name of GPU 0 as ``nvidia-smi`` gives it; ``None`` without one."""
+    if shutil.which("nvidia-smi") is None:
+        return None
+    query = ["nvidia-smi", "-i", "0", "--query-gpu=name", "--format=csv,noheader"]
+    found = subprocess.run(query, capture_output=True, text=True, check=False)
+    return found.stdout.strip() or None
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -634,6 +711,12 @@ def _checks(result: dict) -> list[dict]:
         mp = result["slide"]["pixels"] / 1e6
         rows.append(_check("end to end, native MP/s (halo)", ">=", "native_mp_per_s", e2e["native_mp_per_s"]))
         rows.append(_check(f"peak RSS GB on the {mp:.0f} MP slide (halo)", "<", "peak_rss_gb", e2e["peak_rss_gb"]))
+        if result["machine"].get("gpu") and mp >= 990:
+            gpu = result["machine"]["gpu"]
+            rows.append(_check(f"seconds end to end on a {gpu}", "<", "gpu_gigapixel_seconds", e2e["seconds"]))
+        if e2e.get("gpu", {}).get("busy_share_of_tiles") is not None:
+            share = e2e["gpu"]["busy_share_of_tiles"]
+            rows.append(_check("share of the tiles stage the GPU is busy", ">=", "gpu_busy_share", share))
     if result.get("sopa") and "error" not in result["sopa"]:
         speedup = result["sopa"]["speedup"]
         rows.append(_check("speed-up over sopa driving the same network", ">=", "speedup_vs_sopa", speedup))
@@ -646,7 +729,7 @@ def _checks(result: dict) -> list[dict]:
 
 
 def _check(what: str, op: str, target_key: str, measured: float) -> dict:
-    target = TARGETS[target_key]
+    target = {**TARGETS, **GPU_TARGETS}[target_key]
     met = measured >= target if op == ">=" else measured < target if op == "<" else measured <= target
     return {"metric": what, "target": f"{op} {target:g}", "measured": measured, "met": bool(met)}
 
@@ -668,7 +751,7 @@ def _markdown(r: dict) -> str:
         f"{v['torch']} with {m['torch_threads']} threads, Python {m['python']} (halo {v['halo']}, sopa {v['sopa']}, "
         f"spatialdata {v['spatialdata']}, dask {v['dask']}). The cores are shared with other work: load average "
         f"{r['load_average_before'][0]} before, {r['load_average_after'][0]} after. The whole benchmark took "
-        f"{r['benchmark_minutes']} minutes.",
+        f"{r['benchmark_minutes']} minutes." + (f" GPU: {m['gpu']}." if m.get("gpu") else ""),
         "",
         f"Command: `{r['command']}`. Each configuration ran in a fresh process; peak RSS is the largest resident "
         "memory of that process and its children, sampled every 0.1 s. Native megapixels are the nuclear image's "
@@ -734,6 +817,15 @@ def _slide_section(r: dict) -> list[str]:
             f"| {output} |"
         )
     out.append("")
+    for name, e in r["end_to_end"].items():
+        if e.get("gpu"):
+            g = e["gpu"]
+            share = "" if g["busy_share_of_tiles"] is None else f", {g['busy_share_of_tiles']:.0%} of the tiles stage"
+            out += [
+                f"GPU use ({name}, `nvidia-smi` every {GPU_SAMPLE_S:g} s): busy {g['busy_seconds']:.1f} s{share}, "
+                f"at {g['mean_utilisation_when_busy']:.0f}% utilisation on average while busy.",
+                "",
+            ]
     if r.get("gigapixel_run_minutes_estimate"):
         minutes = r["gigapixel_run_minutes_estimate"]
         over = ", over the ~25 minutes one run may take on the shared cores" if minutes > 25 else ""
@@ -851,6 +943,11 @@ def _repeats_line(s: dict) -> list[str]:
     ]
 
 
+def _backbone_device(b: dict) -> str:
+    devices = {x.get("device", "cpu") for x in b["runs"].values()}
+    return "GPU" if devices == {"cuda"} else "CPU"
+
+
 def _backbone_section(r: dict) -> list[str]:
     b = r.get("backbone")
     if not b:
@@ -864,8 +961,9 @@ def _backbone_section(r: dict) -> list[str]:
     out = [
         "## Network throughput",
         "",
-        "Forward passes on 256 x 256 patches on this CPU, channels-last, with float32 weights and, where the CPU "
-        f"has it natively, bfloat16 weights; halo runs its network in {b['halo_runs_in']} here, batch norms folded. "
+        f"Forward passes on 256 x 256 patches on this {_backbone_device(b)}, channels-last, with float32 weights and, "
+        f"where the device has it natively, half-precision weights; halo runs its network in {b['halo_runs_in']} "
+        "here, batch norms folded. "
         "The first batch is not counted. Cellpose-SAM reads native pixels, so its native MP/s is its input rate "
         "(an upper bound: Cellpose's tile overlap lowers it); halo's network reads 2 x 2 binned pixels (0.425 um) "
         "and keeps the central 208 x 208 of each 256 x 256 patch. The Cellpose-SAM-sized network is built in plain "
