@@ -4,11 +4,11 @@
 #   scripts/device_wheels.sh          training: shapely into .device/wheels
 #   scripts/device_wheels.sh e2e      halo.tl.segment end to end: .device/e2e_a and .device/e2e_b
 #
-# The GPU machine's python3 (3.12) has torch, numpy, scipy, scikit-image, scikit-learn, pyarrow, tqdm and
-# safetensors, and nothing can be fetched there.
+# The GPU machine's python3 (3.12) has torch, numpy, scipy, scikit-image, scikit-learn, pandas, xarray, pyarrow, tqdm
+# and safetensors, and nothing can be fetched there.
 #
-# Training (its held-out scores also import shapely), with the device tool (`carry: [".device"]`, at most 10 minutes
-# a command; leave time for the machine's start):
+# Training (its held-out scores also import shapely), with the device tool (`carry: [".device/wheels"]`, at most 10
+# minutes a command; leave time for the machine's start):
 #
 #   python3 -m pip install -q --no-deps --target /tmp/extra .device/wheels/*.whl &&
 #   PYTHONPATH=src:/tmp/extra python3 scripts/train_model.py $OUT/run --steps 10000 --eval-every 2500 \
@@ -33,7 +33,8 @@
 #     PYTHONPATH=.device/site:src python3 benchmarks/speed.py --skip-scaling --skip-sopa --skip-method expansion \
 #       --cache-dir .device/cache --output $OUT/speed_gpu
 #
-# .device/site comes first on the path, so the versions tested here win over the image's. benchmarks/speed.py
+# .device/site comes first on the path, so the versions tested here (pandas and xarray among them) win over the
+# image's. benchmarks/speed.py
 # generates the gigapixel slide (~1.5 minutes on 2 cores here), records the GPU's name and samples its utilisation
 # with nvidia-smi during the run: the targets table then says whether the slide took under 60 s and whether the
 # GPU was busy for most of the tiles stage.
@@ -43,6 +44,7 @@ mode="${1:-train}"
 download() {  # download DEST PACKAGE...: wheels for CPython 3.12 on x86-64 Linux, the versions installed here
   local dest="$1"
   shift
+  rm -rf "$dest"  # a wheel left from an older run would be a second version of a package: pip refuses both
   mkdir -p "$dest"
   local pins
   pins=$(python -c 'import sys
@@ -65,8 +67,8 @@ case "$mode" in
     download .device/e2e_a rasterio pyproj
     download .device/e2e_b numcodecs pandas shapely xarray Deprecated affine anndata annsel dask distributed donfig \
       fast-array-utils geopandas google-crc32c importlib_metadata lazy-importer legacy-api-wrap locket more-itertools \
-      multiscale_spatial_image natsort ome-zarr pathlib_abc platformdirs pooch pytz scverse-misc spatial_image spatialdata tblib \
-      tornado universal_pathlib xarray-dataclass zarr zict
+      multiscale_spatial_image natsort ome-zarr pathlib_abc platformdirs pooch pytz scverse-misc spatial_image \
+      spatialdata tblib tornado universal_pathlib xarray-dataclass zarr zict
     ;;
   *)
     echo "usage: $0 [train|e2e]" >&2
