@@ -43,18 +43,24 @@ def _table(mixed: np.ndarray):
 
 def test_mecr_interval_pairs_cells_by_nucleus_and_brackets_the_difference():
     accuracy = load_benchmark("accuracy")
-    rng = np.random.default_rng(1)
-    grown = rng.random(80) < 0.5  # expansion mixes half its cells at 0.9 capture, none at 0.5
-    clean = np.zeros(80, bool)
-    tables = {"nuclei_only": _table(clean), "expansion_5um": _table(grown), "halo": _table(clean)}
+    cell = np.arange(80)
+    # expansion mixes half its cells at 0.9 capture and none at 0.5; halo, at 0.7, mixes a tenth of them
+    tables = {
+        "nuclei_only": _table(np.zeros(80, bool)),
+        "expansion_5um": _table(cell % 4 < 2),
+        "halo": _table(cell % 10 == 3),
+    }
     captured = {"nuclei_only": 0.5, "expansion_5um": 0.9, "halo": 0.7}
     markers = {"a": ["A"], "b": ["B"]}
     result = accuracy.mecr_interval(tables, captured, markers)
-    # halo mixes nothing; expansion at its capture lies halfway along the curve
-    expected = 0.0 - 0.5 * halo.metrics.mecr(tables["expansion_5um"], markers, layer="counts")
+    mecr = {name: halo.metrics.mecr(table, markers, layer="counts") for name, table in tables.items()}
+    expected = mecr["halo"] - 0.5 * mecr["expansion_5um"]  # halfway along expansion's curve
     assert result["cells"] == 80 and math.isclose(result["mecr_minus_expansion"], expected)
-    assert result["low_95"] <= result["mecr_minus_expansion"] <= result["high_95"] < 0
-    tables["halo"] = tables["halo"][::-1].copy()  # order does not matter: cells are matched by key
-    assert math.isclose(accuracy.mecr_interval(tables, captured, markers)["mecr_minus_expansion"], expected)
+    assert result["low_95"] < result["mecr_minus_expansion"] < result["high_95"] < 0
+    # cells are matched by key, not by position: halo's rows in another order, and cells of its own, change nothing
+    extra = _table(np.ones(6, bool))
+    extra.obs_names = [f"halo_only{i}" for i in range(6)]
+    tables["halo"] = anndata.concat([tables["halo"][::-1], extra])
+    assert accuracy.mecr_interval(tables, captured, markers) == result
     beyond = accuracy.mecr_interval(tables, {**captured, "halo": 0.95}, markers)
     assert math.isnan(beyond["mecr_minus_expansion"])
