@@ -234,7 +234,7 @@ def mecr_interval(tables: dict, captured: dict[str, float], markers, *, method: 
     keys = np.asarray(sorted(set.intersection(*(set(tables[n].obs_names) for n in [method, *curve]))), dtype=object)
     x = np.array([captured[n] for n in curve])
     order = np.argsort(x)
-    if not x.min() <= captured[method] <= x.max():
+    if len(curve) < 2 or not x.min() <= captured[method] <= x.max():  # no curve to compare with there
         nan = float("nan")
         return {"mecr_minus_expansion": nan, "low_95": nan, "high_95": nan, "cells": keys.size}
 

@@ -64,3 +64,5 @@ def test_mecr_interval_pairs_cells_by_nucleus_and_brackets_the_difference():
     assert accuracy.mecr_interval(tables, captured, markers) == result
     beyond = accuracy.mecr_interval(tables, {**captured, "halo": 0.95}, markers)
     assert math.isnan(beyond["mecr_minus_expansion"])
+    del tables["nuclei_only"]  # one expansion is no curve
+    assert math.isnan(accuracy.mecr_interval(tables, captured, markers)["mecr_minus_expansion"])
