@@ -292,7 +292,7 @@ def main(argv: list[str] | None = None) -> dict:
     simulated_methods = {**METHODS, **TRUE_NUCLEI_METHODS}
     archetypes = args.archetypes.split(",") if args.archetypes else halo.datasets.ARCHETYPES
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
-    for noisy in ("halo.tl", "halo.io", "halo.methods", "halo.pipeline", "halo.datasets", "distributed", "real_data"):
+    for noisy in ("halo.tl", "halo.io", "halo.methods", "halo._pipeline", "halo.datasets", "distributed", "real_data"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     seeds = HELD_OUT_SEEDS[:1] if args.quick else HELD_OUT_SEEDS
     size = QUICK_FIELD_UM if args.quick else FIELD_UM

@@ -291,7 +291,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seed", type=int, default=SEED)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
-    for noisy in ("halo.tl", "halo.io", "halo.methods", "halo.pipeline", "halo.datasets", "distributed", "real_data"):
+    for noisy in ("halo.tl", "halo.io", "halo.methods", "halo._pipeline", "halo.datasets", "distributed", "real_data"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     start = time.perf_counter()
     results, arrays, figures = {}, {}, {}

@@ -124,7 +124,7 @@ def _nucleus_by_nucleus(ours: np.ndarray, vendor: np.ndarray) -> dict:
 
 def main() -> dict:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
-    for noisy in ("halo.tl", "halo.io", "halo.methods", "halo.pipeline", "halo.datasets", "real_data"):
+    for noisy in ("halo.tl", "halo.io", "halo.methods", "halo._pipeline", "halo.datasets", "real_data"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     start = time.perf_counter()
     simulated = score_simulated()

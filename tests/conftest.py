@@ -5,7 +5,7 @@ import pytest
 import shapely
 
 import halo
-from halo.tiling import bin_factor
+from halo._tiling import bin_factor
 
 
 @pytest.fixture
@@ -34,6 +34,6 @@ def transcripts_in_pixels(sdata, points_key="transcripts", image_key="dapi"):
 
 def grid_pixel_centres(frame, um_per_px=0.2125):
     """Shapely points at the centre of the working-grid pixel holding each row's ``px``, ``py``: the pixel that
-    decides a transcript's cell (every method works on the same grid, :func:`halo.tiling.bin_factor`)."""
+    decides a transcript's cell (every method works on the same grid, :func:`halo._tiling.bin_factor`)."""
     side = bin_factor(um_per_px)
     return shapely.points(*[(np.floor(frame[c].to_numpy() / side) + 0.5) * side for c in ("px", "py")])

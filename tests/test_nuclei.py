@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from halo.methods import DapiStatistics, NucleusOptions, detect_nuclei
-from halo.tiling import Box
+from halo._tiling import Box
 
 UM_PER_PX = 0.425
 

@@ -14,10 +14,10 @@ from rasterio.features import rasterize
 from skimage.measure import label as connected
 
 import halo
-from halo.geometry import keep_largest_component, labels_to_polygons
-from halo.geometry._outlines import smooth_shared_outlines
-from halo.geometry._polygons import labels_to_ragged
-from halo.tiling import tile_grid, tile_of_points
+from halo._geometry import keep_largest_component, labels_to_polygons
+from halo._geometry._outlines import smooth_shared_outlines
+from halo._geometry._polygons import labels_to_ragged
+from halo._tiling import tile_grid, tile_of_points
 
 FAST = settings(max_examples=60, deadline=None)
 
@@ -189,8 +189,8 @@ def test_any_tiling_counts_every_transcript_once_in_the_same_cell(tile_um):
 @pytest.mark.parametrize("grid_px", [1, 2])
 @pytest.mark.parametrize("radius", [8.0, 20.0, 40.0])
 def test_smoothed_perimeter_of_a_traced_disc_is_close_to_its_circumference(radius, grid_px):
-    from halo.geometry import labels_to_polygons
-    from halo.geometry._polygons import smoothed_perimeter
+    from halo._geometry import labels_to_polygons
+    from halo._geometry._polygons import smoothed_perimeter
 
     rows, cols = np.mgrid[:200, :200]
     disc = (((rows - 100.3) ** 2 + (cols - 100.6) ** 2) < radius**2).astype(np.int32)

@@ -44,7 +44,7 @@ def test_temporary_files_are_removed_after_a_run_and_after_a_failure(tmp_path):
 
 def test_transcripts_partitioned_by_tile_are_each_read_once(tmp_path):
     from halo.io import TranscriptFilter, partition_transcripts
-    from halo.tiling import Box
+    from halo._tiling import Box
 
     sdata = _build()
     points = sdata["transcripts"].repartition(npartitions=3)
@@ -78,7 +78,7 @@ def test_outlines_traced_on_several_threads_leak_no_rasterio_warning():
     script = """
 import threading
 import numpy as np
-from halo.geometry._polygons import labels_to_ragged
+from halo._geometry._polygons import labels_to_ragged
 labels = (np.random.default_rng(0).random((60, 60)) > 0.5).astype(np.int32)
 def trace():
     for _ in range(200):

@@ -173,7 +173,7 @@ def test_failed_run_keeps_previous_results(small_sdata, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("tile crashed")
 
-    monkeypatch.setattr("halo.pipeline._run.segment_tile", broken)
+    monkeypatch.setattr("halo._pipeline._run.segment_tile", broken)
     with pytest.raises(RuntimeError, match="tile crashed"):
         halo.tl.segment(small_sdata, method="expansion", expansion_um=1.0, progress=False)
     assert small_sdata["halo_boundaries"].equals(before)

@@ -192,7 +192,7 @@ def test_crashed_tile_on_a_backed_store_changes_nothing(stores, tmp_path, monkey
     def broken(*args, **kwargs):
         raise RuntimeError("tile crashed")
 
-    monkeypatch.setattr("halo.pipeline._run.segment_tile", broken)
+    monkeypatch.setattr("halo._pipeline._run.segment_tile", broken)
     with pytest.raises(RuntimeError, match="tile crashed"):
         halo.tl.segment(sdata, method="expansion", progress=False, **NEW)
     assert sorted(str(p.relative_to(path)) for p in path.rglob("*")) == files_before

@@ -202,7 +202,7 @@ def _to_spatialdata(dapi, transcripts, cells, nuclei, cell_type, um_per_px, orig
     from spatialdata.models import Image2DModel, Labels2DModel, PointsModel, ShapesModel
     from spatialdata.transformations import Identity, Scale, Sequence, Translation
 
-    from halo.geometry import labels_to_polygons
+    from halo._geometry import labels_to_polygons
 
     pixels = {"global": Identity()}
     to_pixels = Sequence(

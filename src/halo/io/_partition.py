@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..tiling import Box, tile_of_points
+from .._tiling import Box, tile_of_points
 from ._transcripts import TranscriptFilter
 
 if TYPE_CHECKING:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..geometry import keep_largest_component
+from .._geometry import keep_largest_component
 
 
 def expand_nuclei(nuclei: np.ndarray, expansion_px: float) -> np.ndarray:

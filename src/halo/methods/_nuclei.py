@@ -16,7 +16,7 @@ import numpy as np
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from ..tiling import Box
+    from .._tiling import Box
 
 logger = logging.getLogger(__name__)
 
@@ -294,7 +294,7 @@ def _split_clumps(labels: np.ndarray, intensity: np.ndarray, contrast: float, ma
 
 def _with_raster_keys(labels: np.ndarray, box: Box, slide_width: int) -> NucleusTile:
     """Relabel ``1..n`` and key each label by its first pixel in slide raster order, which is also its anchor."""
-    from ..geometry import relabel_sequential_ids
+    from .._geometry import relabel_sequential_ids
 
     labels, _ = relabel_sequential_ids(labels)
     n = int(labels.max()) if labels.size else 0
@@ -311,7 +311,7 @@ def _with_raster_keys(labels: np.ndarray, box: Box, slide_width: int) -> Nucleus
 
 def nuclei_from_labels(window: np.ndarray, box: Box, slide_width: int) -> NucleusTile:
     """Nuclei from a window of an existing label image; keys are its label values."""
-    from ..geometry import relabel_sequential_ids
+    from .._geometry import relabel_sequential_ids
 
     labels = np.asarray(window)
     if not np.issubdtype(labels.dtype, np.integer):
@@ -356,7 +356,7 @@ class NucleusPolygons:
         shape = (box.y1 - box.y0, box.x1 - box.x0)
         if hits.size == 0:
             return NucleusTile(np.zeros(shape, np.int32), np.zeros(0, np.int64), np.zeros((0, 2), np.int64))
-        from ..geometry._polygons import RASTERIO_LOCK
+        from .._geometry._polygons import RASTERIO_LOCK
 
         with RASTERIO_LOCK:
             labels = rasterize(

@@ -1,6 +1,6 @@
 """The pretrained halo network: inputs, architecture, weights, inference and training."""
 
-from ..tiling import bin_factor  # the working grid, shared with nuclear expansion
+from .._tiling import bin_factor  # the working grid, shared with nuclear expansion
 from ._features import (
     MODEL_UM_PER_PX,
     N_CHANNELS,

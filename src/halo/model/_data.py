@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..tiling import bin_factor
+from .._tiling import bin_factor
 from ._features import N_EMBEDDING, SMOOTH_UM, SlideStatistics, gene_embedding
 from ._infer import window_features
 

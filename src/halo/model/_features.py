@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..tiling import GRID_UM_PER_PX
+from .._tiling import GRID_UM_PER_PX
 
 MODEL_UM_PER_PX = GRID_UM_PER_PX
 """Target resolution of the network: a 10 um nucleus spans about 20 pixels."""
@@ -155,7 +155,7 @@ def dapi_channel(window: np.ndarray, low: float, high: float, factor: int) -> np
 
     A window whose sides are not multiples of ``factor`` is padded at the bottom and right by repeating its edge.
     """
-    from ..geometry import block_mean
+    from .._geometry import block_mean
 
     return block_mean(window, factor, lambda x: np.nan_to_num(np.clip((x - low) / (high - low), 0, 1)))
 

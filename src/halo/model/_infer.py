@@ -253,7 +253,7 @@ def decode_cells(
     """
     from skimage.segmentation import watershed
 
-    from ..geometry import keep_largest_component
+    from .._geometry import keep_largest_component
 
     elevation = nucleus_distance(nuclei) if distance is None else distance.astype(np.float64)
     mask = ((cell_probability >= 128) & (elevation <= max_reach_px)) | (nuclei > 0)

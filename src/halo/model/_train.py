@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..tiling import bin_factor
+from .._tiling import bin_factor
 from ._data import draw_tissue, example_from_tissue, random_crops
 from ._features import N_CHANNELS, SMOOTH_UM
 from ._net import HaloNet, NetConfig

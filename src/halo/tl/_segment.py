@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import io as hio
 from .._memory import release_freed_memory
-from ..geometry._blocks import sampled_pixel
+from .._geometry._blocks import sampled_pixel
 from ..io._validate import (
     check_image_size,
     check_nucleus_options,
@@ -24,17 +24,17 @@ from ..io._validate import (
     check_transcripts_on_image,
 )
 from ..methods import METHODS, DapiStatistics, NucleusOptions, NucleusPolygons, dapi_statistics
-from ..pipeline._outputs import (
+from .._pipeline._outputs import (
     cell_shapes,
     cell_table,
     element_names,
     nucleus_shapes,
     points_with_assignment,
 )
-from ..pipeline._run import run_tiles, scratch_folder, write_assignment
-from ..pipeline._stitch import stitch
-from ..pipeline._tile import ModelContext, TileContext
-from ..tiling import bin_factor, tile_grid
+from .._pipeline._run import run_tiles, scratch_folder, write_assignment
+from .._pipeline._stitch import stitch
+from .._pipeline._tile import ModelContext, TileContext
+from .._tiling import bin_factor, tile_grid
 
 if TYPE_CHECKING:
     from spatialdata import SpatialData

@@ -141,7 +141,7 @@ def _points_frame(tissue: Tissue, seed: int) -> pd.DataFrame:
 def _shapes(tissue: Tissue):
     import geopandas as gpd
 
-    from halo.geometry import labels_to_polygons
+    from halo._geometry import labels_to_polygons
 
     ids = np.arange(1, tissue.n_cells + 1)
     cell_polys = labels_to_polygons(tissue.cells)

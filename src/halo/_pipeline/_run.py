@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .._memory import release_freed_memory
-from ..tiling import Box
+from .._tiling import Box
 from ._tile import TileInputs, segment_tile
 
 

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import shapely
 
-from ..geometry import block_mean, block_sample, keep_largest_component, label_morphology
-from ..geometry._polygons import RaggedPolygons, labels_to_ragged, smoothed_perimeter
+from .._geometry import block_mean, block_sample, keep_largest_component, label_morphology
+from .._geometry._polygons import RaggedPolygons, labels_to_ragged, smoothed_perimeter
 from ..methods import (
     DapiStatistics,
     NucleusPolygons,
@@ -19,7 +19,7 @@ from ..methods import (
     nuclei_from_labels,
     nuclei_from_probability,
 )
-from ..tiling import Box, Tile
+from .._tiling import Box, Tile
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class TileContext:
     model: Any = None
     """:class:`ModelContext` for ``method="halo"``; ``None`` for nuclear expansion."""
     factor: int = 1
-    """Native pixels per pixel of the grid a tile works on, along each axis (:func:`~halo.tiling.bin_factor`): the
+    """Native pixels per pixel of the grid a tile works on, along each axis (:func:`~halo._tiling.bin_factor`): the
     network's grid, for nuclear expansion too, so that no native-resolution copy of a window's labels is ever made
     and both methods grow cells from the same nuclei. ``expansion_px`` and polygon nuclei are on this grid."""
 
@@ -98,7 +98,7 @@ class TileResult:
     centroid_y: np.ndarray
     elongation: np.ndarray
     perimeter_px: np.ndarray
-    """Outline length without the staircase excess (:func:`~halo.geometry._polygons.smoothed_perimeter`)."""
+    """Outline length without the staircase excess (:func:`~halo._geometry._polygons.smoothed_perimeter`)."""
     hull_area_px: np.ndarray
     """Area of the outline's convex hull."""
     tx_rows: np.ndarray | None

@@ -10,7 +10,7 @@ import numpy as np
 import shapely
 
 from .._memory import release_freed_memory
-from ..geometry._outlines import smooth_shared_outlines
+from .._geometry._outlines import smooth_shared_outlines
 from ._tile import TileResult
 
 logger = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ def stitch(results: list[TileResult], n_genes: int, *, pixel: int) -> Stitched:
 
     Keys are slide-wide (a nucleus' first pixel in raster order, or its id in the user's segmentation), so the same
     input yields the same ids whatever the tile size. Outlines, traced on pixels of side ``pixel``, are smoothed
-    along the arcs neighbours share (:func:`~halo.geometry._outlines.smooth_shared_outlines`).
+    along the arcs neighbours share (:func:`~halo._geometry._outlines.smooth_shared_outlines`).
     """
     keys = np.concatenate([r.keys for r in results]) if results else np.zeros(0, np.int64)
     order = np.argsort(keys, kind="stable")
