@@ -436,7 +436,7 @@ class _HaloOnPatch:
     hands the callable an image only): the cells are not halo's, the work per pixel is. As in halo, everything runs
     on the network's grid (2 x 2 native pixels): nuclei are the network's nucleus channel thresholded at 0.5 and
     labelled (lighter than halo's own nucleus detection), cells are grown from them with
-    ``halo.model.decode_cells``, and the labels are repeated back to native pixels for sopa.
+    ``halo.methods.decode_cells``, and the labels are repeated back to native pixels for sopa.
     """
 
     def __init__(self, net, stats, max_reach_um: float):
@@ -459,6 +459,7 @@ class _HaloOnPatch:
         import torch
         from scipy import ndimage
 
+        import halo.methods as methods
         import halo.model as hm
 
         if os.getpid() != self.pid:  # a sopa dask worker: one thread each, as halo's tiles run
@@ -476,9 +477,9 @@ class _HaloOnPatch:
         nuclei = ndimage.label(probabilities[2] >= 128)[0]
         area = np.bincount(nuclei.ravel()) * grid_um**2
         nuclei = np.where((area >= NUCLEUS_MIN_UM2)[nuclei] & (nuclei > 0), nuclei, 0)
-        cells = hm.decode_cells(
+        cells = methods.decode_cells(
             probabilities[0], probabilities[1], nuclei, self.max_reach_um / grid_um,
-            boundary_weight_px=hm.BOUNDARY_WEIGHT_UM / grid_um,
+            boundary_weight_px=methods.BOUNDARY_WEIGHT_UM / grid_um,
         )  # fmt: skip
         return np.repeat(np.repeat(cells, factor, axis=0), factor, axis=1)[: dapi.shape[0], : dapi.shape[1]]
 
@@ -907,7 +908,7 @@ def _sopa_section(r: dict) -> list[str]:
         f"then `aggregate` (transcript counts; channel intensities off), with sopa's `{so['backend']}` backend. The "
         "callable feeds the network the DAPI patch with its transcript channels zero (sopa hands it an image only), "
         "works on the network's grid as halo does, takes nuclei from the network's nucleus channel (threshold and "
-        "label, lighter than halo's own nucleus detection), grows cells with `halo.model.decode_cells` and repeats "
+        "label, lighter than halo's own nucleus detection), grows cells with `halo.methods.decode_cells` and repeats "
         "the labels back to native pixels: speed only, not halo's cells.",
         "",
         "| pipeline | seconds | CPU seconds | native MP/s | cells | peak RSS GB |",

@@ -53,8 +53,10 @@ def hashes(sdata, key_added: str, points_key: str) -> dict[str, str]:
 
 
 def _fixture_runs():
-    """``(name, input, options)``: inputs are built once and kept as zarr, so that a change of the simulator
-    does not change what is compared."""
+    """``(name, input, options)`` of each run.
+
+    Inputs are built once and kept as zarr, so that a change of the simulator does not change what is compared.
+    """
     small = {"size_um": (110.0, 90.0), "seed": 3}
     yield "synthetic0_expansion", {"seed": 0}, {"method": "expansion"}
     yield "synthetic0_halo", {"seed": 0}, {"method": "halo"}
@@ -85,6 +87,7 @@ def _input(folder: Path, build: dict):
 
 
 def main() -> int:
+    """Hash every run; print the hashes as JSON (and write them to ``--out``)."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", default=None)
     parser.add_argument("--no-real", action="store_true")

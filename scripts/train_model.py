@@ -17,8 +17,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from halo.datasets import ARCHETYPES
-from halo.model import TrainConfig, load_weights, save_weights, train
+from halo.model import load_weights, save_weights
 from halo.model._weights import _weights_dir
+from halo.training import TrainConfig, train
 
 
 def export(run: Path, name: str) -> None:

@@ -113,7 +113,7 @@ def test_the_network_batch_size_changes_no_cell(reference, monkeypatch):
     """A CPU runs the network 2 patches at a time (less memory per tile); 8 at a time gives the same cells."""
     import torch
 
-    import halo.model._infer as infer
+    import halo.model._predict as infer
 
     assert infer.inference_batch_size(torch.device("cpu")) == 2
     monkeypatch.setattr(infer, "inference_batch_size", lambda device: 8)

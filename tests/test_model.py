@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from halo import model
-from halo.model._data import cell_borders, example_from_tissue
-from halo.model._train import TrainConfig, batch_for_step
+from halo import methods, model, training
+from halo.training._data import cell_borders, example_from_tissue
+from halo.training._train import TrainConfig, batch_for_step
 
 
 def test_dapi_channel_averages_blocks_and_pads_the_edge():
@@ -66,18 +66,18 @@ def test_decode_gives_one_cell_per_nucleus_split_at_the_boundary():
     boundary = np.zeros((40, 60), np.uint8)
     boundary[:, 33:35] = 255  # the predicted border lies nearer nucleus 2
     # without the boundary, cells meet halfway between the nuclei, as nuclear expansion does
-    plain = model.decode_cells(cell, boundary, nuclei, max_reach_px=25)
+    plain = methods.decode_cells(cell, boundary, nuclei, max_reach_px=25)
     assert (plain[20, 14:26] == 1).all() and (plain[20, 28:40] == 2).all()
-    cells = model.decode_cells(cell, boundary, nuclei, max_reach_px=25, boundary_weight_px=20)
+    cells = methods.decode_cells(cell, boundary, nuclei, max_reach_px=25, boundary_weight_px=20)
     assert set(np.unique(cells)) == {0, 1, 2}
     assert (cells[nuclei == 1] == 1).all() and (cells[nuclei == 2] == 2).all()
     assert (cells[20, 15:33] == 1).all() and (cells[20, 35:58] == 2).all()
     assert (cells[cell == 0] == 0).all()
     # a tighter reach keeps each cell within that distance of its nucleus
-    near = model.decode_cells(cell, boundary, nuclei, max_reach_px=5, boundary_weight_px=20)
+    near = methods.decode_cells(cell, boundary, nuclei, max_reach_px=5, boundary_weight_px=20)
     rows, cols = np.nonzero(near == 1)
     assert cols.min() >= 10 - 5 and cols.max() <= 13 + 5
-    confidence = model.cell_confidence(cell, boundary, cells, 2)
+    confidence = methods.cell_confidence(cell, boundary, cells, 2)
     assert confidence.shape == (2,) and (confidence > 0.5).all() and (confidence <= 1).all()
 
 
@@ -122,6 +122,50 @@ def test_shipped_weights_match_their_checksum():
     assert (_weights_dir() / f"{model.PRETRAINED}.safetensors").stat().st_size < 25 * 2**20
 
 
+def test_pretrained_hands_out_a_network_of_its_own_each_time():
+    first, second = model.pretrained(), model.pretrained()
+    assert first is not second
+    before = [p.clone() for p in second.parameters()]
+    with torch.no_grad():
+        for parameter in first.parameters():
+            parameter.add_(1.0)  # a caller changing its network (training it, say)
+    assert all(torch.equal(a, b) for a, b in zip(before, second.parameters(), strict=True))
+    assert all(torch.equal(a, b) for a, b in zip(before, model.pretrained().parameters(), strict=True))
+
+
+def test_weights_name_their_architecture_and_a_second_one_has_a_home(tmp_path):
+    from safetensors import safe_open
+    from torch import nn
+
+    net = model.HaloNet(model.NetConfig(width=4, depth=2))
+    model.save_weights(net, tmp_path / "unet.safetensors")
+    with safe_open(str(tmp_path / "unet.safetensors"), framework="pt") as handle:
+        assert handle.metadata()["architecture"] == "halo_unet"
+
+    class TinyConfig(model.NetConfig):
+        pass
+
+    class Tiny(nn.Module):
+        architecture = "test_tiny"
+        config_class = TinyConfig
+
+        def __init__(self, config):
+            super().__init__()
+            self.config = config
+            self.conv = nn.Conv2d(config.in_channels, 3, 1)
+
+    model.register_architecture(Tiny)
+    try:
+        model.save_weights(Tiny(TinyConfig()), tmp_path / "tiny.safetensors")
+        assert type(model.load_weights(tmp_path / "tiny.safetensors")) is Tiny
+    finally:
+        del model.ARCHITECTURES["test_tiny"]
+    with pytest.raises(ValueError, match="Unknown network architecture 'test_tiny'"):
+        model.load_weights(tmp_path / "tiny.safetensors")
+    with pytest.raises(ValueError, match="no `architecture` name"):
+        model.register_architecture(nn.Conv2d)
+
+
 def test_asking_for_a_missing_gpu_is_an_error():
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
@@ -154,31 +198,31 @@ def test_example_targets_match_the_true_labels():
 
 def test_training_checkpoints_and_resumes(tmp_path):
     config = TrainConfig(steps=2, batch_size=2, crop_px=64, field_um=60.0, width=4, depth=2, eval_every=0)
-    model.train(tmp_path, config=config, progress=False)
+    training.train(tmp_path, config=config, progress=False)
     assert json.loads((tmp_path / "state.json").read_text())["step"] == 2
     assert len((tmp_path / "log.jsonl").read_text().splitlines()) == 2
     first = model.load_weights(tmp_path / "checkpoint.safetensors")
     # a finished run resumes to nothing more; other settings in the same folder are refused
-    model.train(tmp_path, progress=False)
+    training.train(tmp_path, progress=False)
     again = model.load_weights(tmp_path / "checkpoint.safetensors")
     for a, b in zip(first.state_dict().values(), again.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b)
     with pytest.raises(ValueError, match="other settings"):
-        model.train(tmp_path, config=TrainConfig(steps=3, width=4, depth=2), progress=False)
+        training.train(tmp_path, config=TrainConfig(steps=3, width=4, depth=2), progress=False)
 
 
 def test_training_is_the_same_whatever_the_number_of_batch_workers(tmp_path):
     # on a GPU many processes simulate the batches; each makes every n-th step and the loader takes them in turn
     config = TrainConfig(steps=5, batch_size=2, crop_px=64, field_um=60.0, width=4, depth=2, eval_every=0)
-    one = model.train(tmp_path / "one", config=config, workers=1, progress=False)
-    three = model.train(tmp_path / "three", config=config, workers=3, progress=False)
+    one = training.train(tmp_path / "one", config=config, workers=1, progress=False)
+    three = training.train(tmp_path / "three", config=config, workers=3, progress=False)
     losses = [[json.loads(line)["loss"] for line in (tmp_path / run / "log.jsonl").read_text().splitlines()]
               for run in ("one", "three")]  # fmt: skip
     assert losses[0] == losses[1] and len(losses[0]) == 5
     for a, b in zip(one.state_dict().values(), three.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
     with pytest.raises(ValueError, match="workers must be at least 1"):
-        model.train(tmp_path / "none", config=config, workers=0, progress=False)
+        training.train(tmp_path / "none", config=config, workers=0, progress=False)
 
 
 def test_fine_tune_on_a_reference_and_segment_with_the_result(tmp_path):
@@ -186,10 +230,10 @@ def test_fine_tune_on_a_reference_and_segment_with_the_result(tmp_path):
 
     sdata = halo.datasets.synthetic(size_um=(70.0, 60.0), seed=2)
     with pytest.raises(ValueError, match="does not lie inside image"):
-        model.fine_tune(
+        training.fine_tune(
             sdata, tmp_path / "bad", cells_key="true_cells", nuclei_key="true_nuclei", region=(0, 10**6, 0, 5)
         )
-    net = model.fine_tune(
+    net = training.fine_tune(
         sdata, tmp_path / "tuned", cells_key="true_cells", nuclei_key="true_nuclei", steps=2, progress=False
     )
     assert net.config == model.pretrained().config
@@ -236,7 +280,7 @@ def test_weights_carry_the_smoothing_of_the_transcript_channels(tmp_path):
     from safetensors.torch import save_file
 
     config = TrainConfig(steps=1, batch_size=2, crop_px=64, field_um=60.0, width=4, depth=2, eval_every=0)
-    model.train(tmp_path / "sharp", config=replace(config, smooth_um=0.75), progress=False)
+    training.train(tmp_path / "sharp", config=replace(config, smooth_um=0.75), progress=False)
     sharp = model.load_weights(tmp_path / "sharp" / "checkpoint.safetensors")
     assert sharp.config.smooth_um == 0.75
     # weights saved before the smoothing was recorded were trained with the default

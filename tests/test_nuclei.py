@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from halo.methods import DapiStatistics, NucleusOptions, detect_nuclei
 from halo._tiling import Box
+from halo.methods import DapiStatistics, NucleusOptions, detect_nuclei
 
 UM_PER_PX = 0.425
 

@@ -43,8 +43,8 @@ def test_temporary_files_are_removed_after_a_run_and_after_a_failure(tmp_path):
 
 
 def test_transcripts_partitioned_by_tile_are_each_read_once(tmp_path):
-    from halo.io import TranscriptFilter, partition_transcripts
     from halo._tiling import Box
+    from halo.io import TranscriptFilter, partition_transcripts
 
     sdata = _build()
     points = sdata["transcripts"].repartition(npartitions=3)

@@ -1,22 +1,31 @@
 """halo: whole-cell segmentation for imaging spatial transcriptomics, inside SpatialData."""
 
-from importlib.metadata import PackageNotFoundError, version
+from __future__ import annotations
 
-from . import datasets, io, metrics, pl, tl
+import importlib
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
 
 try:
     __version__ = version("halo")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
     __version__ = "0.0.0"
 
-__all__ = ["datasets", "io", "metrics", "model", "pl", "tl", "__version__"]
+__all__ = ["datasets", "io", "methods", "metrics", "model", "pl", "tl", "training", "__version__"]
+_NAMESPACES = frozenset(__all__) - {"__version__"}
+
+if TYPE_CHECKING:
+    from . import datasets, io, methods, metrics, model, pl, tl, training
 
 
 def __getattr__(name: str):
-    # the network namespace imports torch: load it on first use, so that `import halo` stays light
-    if name == "model":
-        import importlib
-
-        return importlib.import_module(".model", __name__)
+    # namespaces load on first use: `import halo` stays light, and a segmentation never loads the simulator,
+    # the metrics or the training code
+    if name in _NAMESPACES:
+        return importlib.import_module(f".{name}", __name__)
     msg = f"module 'halo' has no attribute {name!r}"
     raise AttributeError(msg)
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_NAMESPACES])

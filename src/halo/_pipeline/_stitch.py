@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 
-from .._memory import release_freed_memory
 from .._geometry._outlines import smooth_shared_outlines
+from .._memory import release_freed_memory
 from ._tile import TileResult
 
 logger = logging.getLogger(__name__)

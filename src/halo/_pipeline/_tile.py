@@ -10,6 +10,7 @@ import shapely
 
 from .._geometry import block_mean, block_sample, keep_largest_component, label_morphology
 from .._geometry._polygons import RaggedPolygons, labels_to_ragged, smoothed_perimeter
+from .._tiling import Box, Tile
 from ..methods import (
     DapiStatistics,
     NucleusPolygons,
@@ -19,7 +20,6 @@ from ..methods import (
     nuclei_from_labels,
     nuclei_from_probability,
 )
-from .._tiling import Box, Tile
 
 
 @dataclass(frozen=True)
@@ -147,7 +147,7 @@ def _segment_window(tile: Tile, inputs: TileInputs, context: TileContext):
     if context.model is None:
         nuclei = _nuclei_for(tile, inputs.nucleus_window, context)
         return nuclei, expand_nuclei(nuclei.labels, context.expansion_px), None
-    from ..model import BOUNDARY_WEIGHT_UM, cell_confidence, decode_cells, nucleus_distance
+    from ..methods import BOUNDARY_WEIGHT_UM, cell_confidence, decode_cells, nucleus_distance
 
     box = tile.window.binned(context.factor)
     if context.model.nuclei_from_model and isinstance(context.nuclei, DapiStatistics):

@@ -10,6 +10,7 @@ from ._elements import (
 )
 from ._partition import PartitionedTranscripts, partition_transcripts
 from ._transcripts import DEFAULT_CONTROL_PATTERN, TranscriptFilter, Transcripts, load_transcripts
+from ._transcripts import control_mask as control_mask  # for halo.training; not public
 from ._vendors import VENDORS, FieldOfView, InputOptions, VendorDefaults, detect_vendor, fields_of_view, vendor_options
 from ._write import check_key_added, check_writable, is_backed, recover_interrupted_write, write_elements
 

@@ -1,6 +1,7 @@
 """Segmentation methods: nuclei sources and the rules that turn nuclei into cells."""
 
 from ._expansion import expand_nuclei
+from ._halo import BOUNDARY_WEIGHT_UM, cell_confidence, decode_cells, nucleus_distance
 from ._nuclei import (
     DapiStatistics,
     NucleusOptions,
@@ -15,14 +16,18 @@ from ._nuclei import (
 METHODS = ("halo", "expansion")
 
 __all__ = [
+    "BOUNDARY_WEIGHT_UM",
     "METHODS",
     "DapiStatistics",
     "NucleusOptions",
     "NucleusPolygons",
     "NucleusTile",
+    "cell_confidence",
     "dapi_statistics",
+    "decode_cells",
     "detect_nuclei",
     "expand_nuclei",
     "nuclei_from_labels",
     "nuclei_from_probability",
+    "nucleus_distance",
 ]

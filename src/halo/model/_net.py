@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from ._architectures import register_architecture
 from ._features import SMOOTH_UM
 
 OUTPUTS = ("cell", "boundary", "nucleus")
@@ -45,8 +46,12 @@ def _block(c_in: int, c_out: int) -> nn.Sequential:
     )
 
 
+@register_architecture
 class HaloNet(nn.Module):
     """U-Net with ``depth`` down-sampling steps; input sides must be multiples of ``2**depth``."""
+
+    architecture = "halo_unet"
+    config_class = NetConfig
 
     def __init__(self, config: NetConfig | None = None):
         super().__init__()

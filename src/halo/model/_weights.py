@@ -8,8 +8,13 @@ import logging
 from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from ._net import HaloNet, NetConfig
+from . import _net  # noqa: F401  (registers the shipped architecture)
+from ._architectures import architecture_of
+
+if TYPE_CHECKING:
+    from torch import nn
 
 logger = logging.getLogger(__name__)
 
@@ -30,28 +35,34 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def save_weights(net: HaloNet, path: str | Path, *, extra: dict[str, str] | None = None) -> str:
-    """Write ``net`` as safetensors with its architecture in the metadata; return the file's SHA-256."""
+def save_weights(net: nn.Module, path: str | Path, *, extra: dict[str, str] | None = None) -> str:
+    """Write ``net`` as safetensors with its architecture's name and settings in the metadata; return its SHA-256."""
     from safetensors.torch import save_file
 
     state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    save_file(state, str(path), metadata={**net.config.as_metadata(), **(extra or {})})
+    metadata = {"architecture": type(net).architecture, **net.config.as_metadata(), **(extra or {})}
+    save_file(state, str(path), metadata=metadata)
     return sha256(Path(path))
 
 
-def load_weights(path: str | Path, *, expected_sha256: str | None = None) -> HaloNet:
+def load_weights(path: str | Path, *, expected_sha256: str | None = None) -> nn.Module:
     """Rebuild a network from a safetensors file, checking its checksum first when one is given.
 
     Raises
     ------
     ValueError
-        When the file does not match ``expected_sha256``, is not a valid safetensors file, or its tensors do not
-        fit the architecture in its metadata.
+        When the file does not match ``expected_sha256``, is not a valid safetensors file, names an unknown
+        architecture, or its tensors do not fit the architecture in its metadata.
     """
+    path = Path(path)
+    return _build(path, *_read(path, expected_sha256))
+
+
+def _read(path: Path, expected_sha256: str | None) -> tuple[dict[str, str], dict[str, Any]]:
+    """The metadata and tensors of a safetensors file, with a clear error for anything else."""
     from safetensors import safe_open
     from safetensors.torch import load_file
 
-    path = Path(path)
     if not path.is_file():
         msg = f"Model weights {path} do not exist."
         raise FileNotFoundError(msg)
@@ -64,14 +75,24 @@ def load_weights(path: str | Path, *, expected_sha256: str | None = None) -> Hal
     try:
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
-        config = NetConfig.from_metadata(metadata)
         state = load_file(str(path))
     except Exception as error:  # safetensors raises its own error types for malformed files
         msg = f"Model weights {path} are not a halo safetensors file ({error})."
         raise ValueError(msg) from error
-    net = HaloNet(config)
+    return metadata, state
+
+
+def _build(path: Path, metadata: dict[str, str], state: dict[str, Any]) -> nn.Module:
+    """A new network of the architecture named in ``metadata``, holding a copy of ``state``."""
     try:
-        net.load_state_dict(state, strict=True)
+        cls = architecture_of(metadata)
+        config = cls.config_class.from_metadata(metadata)
+    except (KeyError, ValueError) as error:
+        msg = f"Model weights {path} do not describe their architecture ({error})."
+        raise ValueError(msg) from error
+    net = cls(config)
+    try:
+        net.load_state_dict(state, strict=True)  # copies: the network never shares its tensors with ``state``
     except RuntimeError as error:
         msg = f"Model weights {path} do not fit the architecture {config} recorded in them ({error})."
         raise ValueError(msg) from error
@@ -79,13 +100,23 @@ def load_weights(path: str | Path, *, expected_sha256: str | None = None) -> Hal
 
 
 @lru_cache(maxsize=2)
-def pretrained(name: str = PRETRAINED) -> HaloNet:
-    """The network shipped with halo, verified against the checksum in ``weights/checksums.json``."""
+def _verified(name: str) -> tuple[Path, dict[str, str], dict[str, Any]]:
+    """The shipped file's metadata and tensors, read and checked once per process."""
     folder = _weights_dir()
     checksums = json.loads((folder / "checksums.json").read_text())
     if name not in checksums:
         msg = f"No shipped weights named {name!r}; available: {sorted(checksums)}."
         raise ValueError(msg)
-    net = load_weights(folder / f"{name}.safetensors", expected_sha256=checksums[name])
+    path = folder / f"{name}.safetensors"
+    metadata, state = _read(path, checksums[name])
     logger.info("loaded pretrained weights %s", name)
-    return net
+    return path, metadata, state
+
+
+def pretrained(name: str = PRETRAINED) -> nn.Module:
+    """A new copy of the network shipped with halo, verified against the checksum in ``weights/checksums.json``.
+
+    The file is read and checked once per process; every call builds a network of its own, so that changing one
+    (training it, moving it to a device) never changes another caller's.
+    """
+    return _build(*_verified(name))

@@ -12,18 +12,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .. import io as hio
-from .._memory import release_freed_memory
 from .._geometry._blocks import sampled_pixel
-from ..io._validate import (
-    check_image_size,
-    check_nucleus_options,
-    check_outputs_are_halos,
-    check_parameters,
-    check_sdata,
-    check_tile_pixels,
-    check_transcripts_on_image,
-)
-from ..methods import METHODS, DapiStatistics, NucleusOptions, NucleusPolygons, dapi_statistics
+from .._memory import release_freed_memory
 from .._pipeline._outputs import (
     cell_shapes,
     cell_table,
@@ -35,6 +25,16 @@ from .._pipeline._run import run_tiles, scratch_folder, write_assignment
 from .._pipeline._stitch import stitch
 from .._pipeline._tile import ModelContext, TileContext
 from .._tiling import bin_factor, tile_grid
+from ..io._validate import (
+    check_image_size,
+    check_nucleus_options,
+    check_outputs_are_halos,
+    check_parameters,
+    check_sdata,
+    check_tile_pixels,
+    check_transcripts_on_image,
+)
+from ..methods import METHODS, DapiStatistics, NucleusOptions, NucleusPolygons, dapi_statistics
 
 if TYPE_CHECKING:
     from spatialdata import SpatialData
@@ -102,7 +102,7 @@ def segment(
         score higher on simulated tissue but miss dim nuclei on the real Xenium crop, so ``"image"`` is the
         default (see the model card).
     weights
-        ``method="halo"``: a safetensors file of fine-tuned weights (see :func:`halo.model.fine_tune`); the weights
+        ``method="halo"``: a safetensors file of fine-tuned weights (see :func:`halo.training.fine_tune`); the weights
         shipped with halo by default.
     device
         ``method="halo"``: torch device for the network; by default CUDA, then MPS, then CPU. Asking for a device

@@ -7,8 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._tiling import bin_factor
-from ._features import N_EMBEDDING, SMOOTH_UM, SlideStatistics, gene_embedding
-from ._infer import window_features
+from ..model import N_EMBEDDING, SMOOTH_UM, SlideStatistics, gene_embedding, window_features
 
 TRAIN_UM_PER_PX = (0.2, 0.55)
 """Native pixel sizes drawn for training: binned by :func:`bin_factor`, they cover every platform's model scale."""
@@ -38,7 +37,7 @@ def slide_statistics(dapi: np.ndarray, x_um, y_um, gene, n_genes: int) -> SlideS
 
 def kept_genes(tissue) -> np.ndarray:
     """Gene index of each transcript, -1 for control probes (as the pipeline drops them)."""
-    from ..io._transcripts import DEFAULT_CONTROL_PATTERN, control_mask
+    from ..io import DEFAULT_CONTROL_PATTERN, control_mask
 
     control = np.append(control_mask(tissue.genes, DEFAULT_CONTROL_PATTERN), True)  # gene -1: already dropped
     return np.where(control[tissue.tx_gene], -1, tissue.tx_gene).astype(np.int32)

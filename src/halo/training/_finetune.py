@@ -15,7 +15,7 @@ from ._train import TrainConfig, train
 if TYPE_CHECKING:
     from spatialdata import SpatialData
 
-    from ._net import HaloNet
+    from ..model import HaloNet
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def fine_tune(
     -------
     The fine-tuned network.
     """
-    from ._weights import pretrained
+    from ..model import pretrained
 
     field = _field_from_sdata(sdata, cells_key, nuclei_key, image_key, points_key, region)
     base = pretrained()

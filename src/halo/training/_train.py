@@ -13,9 +13,8 @@ import numpy as np
 import torch
 
 from .._tiling import bin_factor
+from ..model import N_CHANNELS, SMOOTH_UM, HaloNet, NetConfig, load_weights, pick_device, predict, save_weights
 from ._data import draw_tissue, example_from_tissue, random_crops
-from ._features import N_CHANNELS, SMOOTH_UM
-from ._net import HaloNet, NetConfig
 
 logger = logging.getLogger(__name__)
 
@@ -50,31 +49,10 @@ class TrainConfig:
     checkpoint_every: int = 50
 
 
-def pick_device(device: str | None = None):
-    """``device`` if given (an error if it is not available), else CUDA, then MPS, then CPU; logged."""
-    if device is not None:
-        wanted = torch.device(device)
-        if wanted.type == "cuda" and not torch.cuda.is_available():
-            msg = f"device={device!r} was asked for, but torch sees no CUDA GPU; pass device='cpu' or None."
-            raise RuntimeError(msg)
-        if wanted.type == "mps" and not torch.backends.mps.is_available():
-            msg = f"device={device!r} was asked for, but MPS is not available; pass device='cpu' or None."
-            raise RuntimeError(msg)
-        chosen = wanted
-    elif torch.cuda.is_available():
-        chosen = torch.device("cuda")
-    elif torch.backends.mps.is_available():
-        chosen = torch.device("mps")
-    else:
-        chosen = torch.device("cpu")
-    logger.info("using device %s", chosen)
-    return chosen
-
-
 def batch_for_step(config: TrainConfig, step: int, examples: list | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The batch of training step ``step``: a pure function of the seed and the step, so a resumed run is exact.
 
-    Crops come from freshly simulated tissue, or from ``examples`` (:class:`~halo.model._data.Example`) when given.
+    Crops come from freshly simulated tissue, or from ``examples`` (:class:`~halo.training.Example`) when given.
     """
     from ..datasets import ARCHETYPES
 
@@ -149,7 +127,7 @@ def train(
     init
         Start from these weights instead of random ones (fine-tuning).
     examples
-        Train on crops of these :class:`~halo.model._data.Example` instead of simulated tissue (fine-tuning).
+        Train on crops of these :class:`~halo.training.Example` instead of simulated tissue (fine-tuning).
     workers
         Processes making the batches (:func:`default_workers` by default); the result does not depend on it.
     progress
@@ -160,8 +138,6 @@ def train(
     The trained network (also saved as ``output_dir/checkpoint.safetensors``).
     """
     from tqdm.auto import tqdm
-
-    from ._weights import load_weights, save_weights
 
     output = Path(output_dir)
     output.mkdir(parents=True, exist_ok=True)
@@ -285,8 +261,8 @@ def held_out_scores(net: HaloNet, *, zero_channels: tuple[int, ...] = ()) -> dic
     from skimage.segmentation import expand_labels
 
     from ..datasets import PLATFORMS
+    from ..methods import BOUNDARY_WEIGHT_UM, decode_cells
     from ..metrics import match_instances
-    from ._infer import BOUNDARY_WEIGHT_UM, decode_cells, predict
 
     smooth_um = net.config.smooth_um
     if smooth_um not in _HELD_OUT_CACHE:
