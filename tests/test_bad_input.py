@@ -96,7 +96,7 @@ def _assignment(sdata):
         pytest.param({"nucleus_options": {"sigma_um": float("nan")}}, "sigma_um must be >= 0", id="nucleus-option-nan"),
         pytest.param(
             {"nucleus_options": {"max_area_um2": float("inf")}},
-            r"nucleus_options\['max_area_um2'\] must be a finite number",
+            "NucleusOptions.max_area_um2 must be a finite number",
             id="nucleus-option-inf",
         ),
         pytest.param({"progress": "yes"}, "progress must be True or False", id="progress-str"),

@@ -36,7 +36,9 @@ def test_segment_passes_every_option_and_prints_a_summary(store, capsys):
     assert f"segmented {n_cells} cells" in out
     assert f"cli_boundaries: {len(sdata['cli_boundaries'])} cell polygons" in out
     assigned = int((sdata["transcripts"]["cli_cell_id"].compute() > 0).sum())
-    assert f"{assigned} of {len(sdata['transcripts'])} transcripts assigned" in out
+    summary = sdata["cli_table"].uns["halo"]["summary"]
+    assert summary["n_assigned"] == assigned == sdata["cli_table"].X.sum()
+    assert f"{assigned} of {summary['n_kept']} kept transcripts assigned" in out
 
 
 def test_segment_nuclei_key_and_um_per_px(store, capsys):

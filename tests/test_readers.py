@@ -122,8 +122,10 @@ def test_minimal_cosmx_folder_is_segmented_per_fov(tmp_path):
     sdata = spatialdata_io.cosmx(folder)
     with pytest.raises(ValueError, match="segment_fovs"):
         halo.tl.segment(sdata, progress=False)
-    keys = halo.tl.segment_fovs(sdata, progress=False)
-    assert keys == ["halo_1", "halo_2"]
+    written = halo.tl.segment_fovs(sdata, progress=False)
+    assert [names.key_added for names in written] == ["halo_1", "halo_2"]
+    assert [names.points for names in written] == ["1_points", "2_points"]
+    assert all(names.table in sdata.tables for names in written)
 
     for fov, (truth, _) in fovs.items():
         key = f"halo_{fov}"

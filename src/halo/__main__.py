@@ -1,4 +1,8 @@
-"""Command line: ``halo demo`` and ``halo segment PATH.zarr``."""
+"""Command line: ``halo demo``, ``halo segment PATH.zarr`` and ``halo --version``.
+
+The flags of ``halo segment`` are made from the fields of :class:`halo.tl.SegmentOptions`: its defaults, types and
+docstring are the one place each option is written.
+"""
 
 from __future__ import annotations
 
@@ -6,28 +10,36 @@ import argparse
 import logging
 import sys
 import time
+from dataclasses import MISSING, fields
 from pathlib import Path
 
 logger = logging.getLogger("halo")
 
+#: Options whose flags are not made from their field alone.
+_SPECIAL = {"client", "progress", "nucleus_options", "image_key", "points_key"}
+#: Entry-point group of packages that register methods or nucleus sources (``halo.methods.register_*``) on import.
+PLUGIN_GROUP = "halo.plugins"
+
 
 def _summary(sdata, key_added: str, seconds: float) -> str:
     """Describe what ``halo.tl.segment`` wrote under ``key_added``, one element a line."""
-    table = sdata.tables[f"{key_added}_table"]
-    params = table.uns["halo"]["params"]
-    points_key = params["points_key"]
-    assigned = sdata.points[points_key][f"{key_added}_cell_id"].compute()
+    from halo.io import assigned_counts, read_segmentation
+
+    seg = read_segmentation(sdata, key_added)
+    table = sdata.tables[seg.table]
     counts = table.obs["transcript_count"]
+    params = seg.params
+    assigned, kept = assigned_counts(sdata, seg)
     lines = [
-        f"segmented {table.n_obs} cells in {seconds:.1f} s (method {params['method']!r}, image {params['image_key']!r}"
-        f" channel {params['channel']!r}, {params['um_per_px']:.4g} um/px)",
-        f"  shapes  {key_added}_boundaries: {len(sdata.shapes[f'{key_added}_boundaries'])} cell polygons",
-        f"  shapes  {key_added}_nuclei: {len(sdata.shapes[f'{key_added}_nuclei'])} nucleus polygons",
-        f"  table   {key_added}_table: {table.n_obs} cells x {table.n_vars} genes, median "
+        f"segmented {table.n_obs} cells in {seconds:.1f} s (method {params['method']!r}, image {seg.image_key!r}"
+        f" channel {seg.channel!r}, {params['um_per_px']:.4g} um/px)",
+        f"  shapes  {seg.boundaries}: {len(sdata.shapes[seg.boundaries])} cell polygons",
+        f"  shapes  {seg.nuclei}: {len(sdata.shapes[seg.nuclei])} nucleus polygons",
+        f"  table   {seg.table}: {table.n_obs} cells x {table.n_vars} genes, median "
         f"{int(counts.median()) if len(counts) else 0} transcripts per cell, median area "
         f"{table.obs['area_um2'].median():.0f} um2",
-        f"  points  {points_key}[{key_added}_cell_id]: {int((assigned > 0).sum())} of {len(assigned)} transcripts "
-        f"assigned ({(assigned > 0).mean():.1%})",
+        f"  points  {seg.points}[{seg.assignment_column}]: {assigned} of {kept} kept transcripts assigned "
+        f"({assigned / max(kept, 1):.1%}; kept: not a control, not of low quality, on the image)",
     ]
     return "\n".join(lines)
 
@@ -42,8 +54,52 @@ def _none_or(kind):
     return parse
 
 
-def _channel(text: str) -> str | int:
+def _channel(text: str) -> str | int | None:
+    if text.lower() == "none":
+        return None
     return int(text) if text.lstrip("-").isdigit() else text
+
+
+def _nucleus_option(text: str) -> tuple[str, float | None]:
+    name, sep, value = text.partition("=")
+    if not sep:
+        msg = f"{text!r} is not KEY=VALUE (e.g. max_area_um2=300)"
+        raise argparse.ArgumentTypeError(msg)
+    return name.strip(), _none_or(float)(value.strip())
+
+
+_TYPES = {"float": float, "float | None": _none_or(float), "str": str, "str | None": _none_or(str)}
+
+
+def _add_option_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per field of :class:`~halo.tl.SegmentOptions`, with its default and the first sentence of its doc."""
+    from halo.methods import METHODS, NUCLEUS_SOURCES
+    from halo.tl import SegmentOptions
+
+    from ._pipeline import option_docs
+
+    docs = option_docs()
+    choices = {"method": list(METHODS), "nuclei_source": list(NUCLEUS_SOURCES)}
+    for option in fields(SegmentOptions):
+        if option.name in _SPECIAL:
+            continue
+        kind = _channel if option.name == "channel" else _TYPES[str(option.type)]
+        default = option.default if option.default is not MISSING else None
+        text = _first_sentence(docs[option.name])
+        if option.name in choices:
+            text += f" ({', '.join(choices[option.name])}, or a registered plug-in's)"
+        if default is not None:
+            text += f" (default: {default})"
+        parser.add_argument(f"--{option.name.replace('_', '-')}", type=kind, default=default, help=text)
+    parser.add_argument(
+        "--nucleus-option", dest="nucleus_options", type=_nucleus_option, action="append", default=[],
+        metavar="KEY=VALUE", help="a field of halo.methods.NucleusOptions, e.g. max_area_um2=300; repeat for more",
+    )  # fmt: skip
+
+
+def _first_sentence(text: str) -> str:
+    head, _, _ = text.partition(". ")
+    return head.rstrip(".").replace("``", "'")
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -85,53 +141,42 @@ def _segment(args: argparse.Namespace) -> int:
     if not Path(args.path).exists():
         logger.error("%s does not exist; give the path of a SpatialData zarr store", args.path)
         return 1
-    sdata = read_zarr(args.path)
+    if args.per_fov and (args.image_key or args.points_key):
+        logger.error("--per-fov chooses the image and points of each field of view; drop --image-key/--points-key")
+        return 1
     options = {
-        "channel": args.channel,
-        "method": args.method,
-        "nuclei_key": args.nuclei_key,
-        "expansion_um": args.expansion_um,
-        "max_reach_um": args.max_reach_um,
-        "nuclei_source": args.nuclei_source,
-        "weights": args.weights,
-        "device": args.device,
-        "tile_um": args.tile_um,
-        "overlap_um": args.overlap_um,
-        "control_pattern": args.control_pattern,
-        "min_qv": args.min_qv,
-        "um_per_px": args.um_per_px,
-        "key_added": args.key_added,
-        "scratch_dir": args.scratch_dir,
-        "client": _client(args.scheduler),
-        "progress": not args.quiet,
+        option.name: getattr(args, option.name)
+        for option in fields(halo.tl.SegmentOptions)
+        if option.name not in _SPECIAL
     }
+    options["nucleus_options"] = dict(args.nucleus_options)
+    options["progress"] = not args.quiet
+    sdata = read_zarr(args.path)
+    options["client"] = _client(args.scheduler)
     start = time.perf_counter()
     if args.per_fov:
-        if args.image_key or args.points_key:
-            logger.error("--per-fov chooses the image and points of each field of view; drop --image-key/--points-key")
-            return 1
-        keys = halo.tl.segment_fovs(sdata, **options)
+        key_added = options.pop("key_added")
+        written = halo.tl.segment_fovs(sdata, key_added=key_added, **options)
     else:
-        halo.tl.segment(sdata, image_key=args.image_key, points_key=args.points_key, **options)
-        keys = [args.key_added]
+        written = [halo.tl.segment_with(sdata, {**options, "image_key": args.image_key, "points_key": args.points_key})]
     seconds = time.perf_counter() - start
-    summaries = "\n".join(_summary(sdata, key, seconds) for key in keys)
+    summaries = "\n".join(_summary(sdata, names.key_added, seconds) for names in written)
     sys.stdout.write(f"wrote to {args.path}:\n{summaries}\n")
     return 0
 
 
 def _parser() -> argparse.ArgumentParser:
-    from halo.io import DEFAULT_CONTROL_PATTERN
-    from halo.methods import METHODS
+    from halo import __version__
 
     parser = argparse.ArgumentParser(prog="halo", description="Whole-cell segmentation in SpatialData.")
+    parser.add_argument("--version", action="version", version=f"halo {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser("demo", help="segment a built-in synthetic example into a zarr store")
     demo.add_argument("--output", default="halo_demo.zarr", help="zarr store to write (default: %(default)s)")
-    demo.add_argument("--seed", type=int, default=0, help="seed of the synthetic tissue")
-    demo.add_argument("--key-added", default="halo", help="prefix of the elements written")
+    demo.add_argument("--seed", type=int, default=0, help="seed of the synthetic tissue (default: %(default)s)")
+    demo.add_argument("--key-added", default="halo", help="prefix of the elements written (default: %(default)s)")
     demo.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
     demo.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     demo.set_defaults(run=_demo)
@@ -140,50 +185,40 @@ def _parser() -> argparse.ArgumentParser:
         "segment",
         help="segment a SpatialData zarr store in place",
         description="Segment whole cells and write boundaries, nuclei, table and transcript assignment into the store.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     seg.add_argument("path", help="SpatialData zarr store")
     seg.add_argument("--image-key", help="nuclear image (default: found from its channels or the vendor reader)")
-    seg.add_argument("--points-key", help="transcripts (default: the only points element)")
-    seg.add_argument("--channel", type=_channel, help="nuclear channel name or index (default: DAPI)")
-    seg.add_argument("--method", default="halo", choices=METHODS, help="segmentation method")
-    seg.add_argument("--nuclei-key", help="existing nucleus labels or shapes to expand instead of detecting nuclei")
-    seg.add_argument("--expansion-um", type=float, default=5.0, help="expansion: largest growth beyond the nucleus")
-    seg.add_argument("--max-reach-um", type=float, default=15.0, help="halo: largest growth beyond the nucleus")
-    seg.add_argument(
-        "--nuclei-source",
-        default="image",
-        choices=("image", "model"),
-        help="halo: nuclei from the image or the network",
-    )
-    seg.add_argument("--weights", help="halo: fine-tuned safetensors weights (default: the shipped ones)")
-    seg.add_argument("--device", help="halo: torch device (default: CUDA, then MPS, then CPU)")
-    seg.add_argument("--tile-um", type=float, default=500.0, help="side of a tile core")
-    seg.add_argument(
-        "--overlap-um", type=float, default=None, help="overlap of neighbouring tiles (default: twice a cell diameter)"
-    )
-    seg.add_argument(
-        "--control-pattern", type=_none_or(str), default=DEFAULT_CONTROL_PATTERN,
-        help="regular expression of control genes to drop; 'none' keeps all",
-    )  # fmt: skip
-    seg.add_argument("--min-qv", type=_none_or(float), default=20.0, help="lowest transcript qv kept; 'none' keeps all")
-    seg.add_argument(
-        "--um-per-px", type=_none_or(float), default=None, help="pixel size (default: from the transforms)"
-    )
-    seg.add_argument("--key-added", default="halo", help="prefix of the elements written")
+    seg.add_argument("--points-key", help="transcripts (default: the only points element, or the vendor reader's)")
+    _add_option_flags(seg)
     seg.add_argument(
         "--per-fov", action="store_true",
         help="segment each field of view on its own (CosMx), writing KEY_ADDED_{fov}_* for each",
     )  # fmt: skip
-    seg.add_argument("--scratch-dir", help="folder for temporary files (default: the system's temporary folder)")
     seg.add_argument(
         "--scheduler", default=None,
         help="'local' for a dask LocalCluster of worker processes, or the address of a dask scheduler "
         "(default: dask's threads)",
     )  # fmt: skip
+    seg.add_argument(
+        "--plugin", action="append", default=[], metavar="MODULE",
+        help="import this module first (it registers methods or nucleus sources); repeat for more",
+    )  # fmt: skip
     seg.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     seg.set_defaults(run=_segment)
     return parser
+
+
+def _load_plugins(argv: list[str] | None) -> None:
+    """Import the plug-ins of installed packages (entry points) and of ``--plugin``, before the flags are made."""
+    import importlib
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group=PLUGIN_GROUP):
+        entry.load()
+    early = argparse.ArgumentParser(add_help=False)
+    early.add_argument("--plugin", action="append", default=[])
+    for module in early.parse_known_args(argv)[0].plugin:
+        importlib.import_module(module)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -198,6 +233,13 @@ def main(argv: list[str] | None = None) -> int:
     -------
     The exit status: 0 on success, 1 when the input is wrong (the reason is logged).
     """
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        _load_plugins(argv)
+    except ImportError as error:
+        logging.basicConfig(format="%(levelname)s %(message)s")
+        logger.error("could not import a plug-in: %s", error)
+        return 1
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     if not args.verbose:  # ome-zarr warns "no parent found" for every labels element spatialdata reads: benign

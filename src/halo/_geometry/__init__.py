@@ -1,15 +1,19 @@
 """Label images to polygons, per-cell morphology, and rasters on coarser grids."""
 
-from ._blocks import block_mean, block_sample
+from ._blocks import block_mean, block_sample, sampled_pixel
 from ._labels import keep_largest_component, relabel_sequential_ids
 from ._morphology import label_morphology
-from ._polygons import labels_to_polygons
+from ._polygons import RaggedPolygons, labels_to_polygons, labels_to_ragged, smoothed_perimeter
 
 __all__ = [
+    "RaggedPolygons",
     "block_mean",
     "block_sample",
     "keep_largest_component",
     "label_morphology",
     "labels_to_polygons",
+    "labels_to_ragged",
     "relabel_sequential_ids",
+    "sampled_pixel",
+    "smoothed_perimeter",
 ]

@@ -1,6 +1,6 @@
-"""Running the tiles and gathering what they leave behind.
+"""Step 3 of a segmentation: run the tiles, stitch their cells, and assign each transcript its cell.
 
-One dask task per tile (threads, processes or a distributed cluster) reads its own image windows and transcripts;
+One dask task per tile (threads, processes or a distributed cluster) reads its own raster windows and transcripts;
 each transcript's cell key goes to the run's scratch folder, from which the file-backed assignment column is built.
 """
 
@@ -15,8 +15,52 @@ from typing import Any
 import numpy as np
 
 from .._memory import release_freed_memory
-from .._tiling import Box
-from ._tile import TileInputs, segment_tile
+from .._tiling import Box, Tile
+from ..methods import Method, NucleusSource, Slide, TileData
+from ._options import SegmentOptions
+from ._plan import Plan
+from ._stitch import Stitched, stitch
+from ._tile import TileResult, segment_tile
+
+
+@dataclass
+class Outcome:
+    """The slide's cells and where each transcript went."""
+
+    stitched: Stitched
+    assignment: str
+    """Path of the int32 file of each transcript's cell id (0 for none), row by row of the points element."""
+    n_assigned: int
+    """Kept transcripts that lie in a cell."""
+    seconds: dict[str, float]
+    """Time spent on the tiles (``"tiles"``) and on stitching and assigning (``"stitch"``)."""
+
+
+def run_plan(plan: Plan, options: SegmentOptions, scratch: str) -> Outcome:
+    """Segment every tile, stitch the cells into slide-wide ids, and write the assignment to ``scratch``."""
+    import time
+
+    clock = time.perf_counter()
+    results = run_tiles(
+        plan.tiles, plan.slide, plan.source, plan.method, plan.transcripts, scratch, progress=options.progress,
+        client=options.client,
+    )  # fmt: skip
+    seconds = {"tiles": time.perf_counter() - clock}
+    clock = time.perf_counter()
+    stitched = stitch(results, len(plan.transcripts.genes), pixel=plan.slide.grid.factor)
+    del results  # the stitched cells hold all that is still needed
+    release_freed_memory()
+    if stitched.n_cells == 0:
+        image = plan.slide.image
+        msg = (
+            f"No nuclei found in image {image.key!r} channel {image.channel!r}, so nothing was written. Check the "
+            "channel, or lower `nucleus_options={'threshold': ...}` (on the image normalised to [0, 1])."
+        )
+        raise ValueError(msg)
+    assignment, n_assigned = write_assignment(len(plan.tiles), stitched, plan.transcripts.n_total, scratch)
+    release_freed_memory()
+    seconds["stitch"] = time.perf_counter() - clock
+    return Outcome(stitched, assignment, n_assigned, seconds)
 
 
 @contextlib.contextmanager
@@ -32,23 +76,25 @@ def scratch_folder(scratch_dir):
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def run_tiles(tiles, window_source, image_source, transcripts, context, scratch, progress, client):
-    """Segment all tiles with dask (on ``client`` when given); each task reads its own transcripts."""
+def run_tiles(
+    tiles: list[Tile], slide: Slide, source: NucleusSource, method: Method, transcripts, scratch: str, *,
+    progress: bool, client: Any,
+) -> list[TileResult]:  # fmt: skip
+    """Segment all tiles with dask (on ``client`` when given); each task reads its own windows and transcripts."""
     import dask
 
-    shared = dask.delayed(context, pure=True), dask.delayed(transcripts, pure=True)  # sent once to each worker
+    # sent once to each worker
+    shared = {
+        name: dask.delayed(value, pure=True) for name, value in (("plugins", (source, method)), ("tx", transcripts))
+    }
     tasks = []
     for tile in tiles:
-        box = tile.window
-        raw = None if context.model is None else _model_raw_box(box, context)
-        nucleus_in_image = raw is not None and window_source is image_source
-        nucleus_window = None
-        if window_source is not None and not nucleus_in_image:
-            nucleus_window = _LazyWindow.of(window_source, box)
-        image_window = None if raw is None else _LazyWindow.of(image_source, raw)
+        reads = source.reads(tile.window, slide.grid).merged(method.reads(tile.window, slide.grid))
+        # each raster read once over what both plug-ins need
+        windows = {name: (_LazyWindow.of(slide.rasters[name], box), box) for name, box in reads.rasters.items()}
         tasks.append(
             dask.delayed(_tile_task, pure=True)(
-                tile, nucleus_window, image_window, raw, nucleus_in_image, shared[1], shared[0], scratch,
+                tile, slide.grid, windows, reads.transcripts, shared["tx"], shared["plugins"], scratch,
                 dask_key_name=f"halo-tile-{tile.index}",
             )
         )  # fmt: skip
@@ -131,30 +177,16 @@ def _tile_task(*args):
         release_freed_memory()
 
 
-def _segment_and_save(tile, nucleus_window, image_window, raw, nucleus_in_image, transcripts, context, scratch):
-    nucleus_window = None if nucleus_window is None else nucleus_window.read()
-    image_window = None if image_window is None else image_window.read()
-    if nucleus_in_image:  # the model's image window holds the nucleus window: read the image once
-        box = tile.window
-        nucleus_window = image_window[box.y0 - raw.y0 : box.y1 - raw.y0, box.x0 - raw.x0 : box.x1 - raw.x0]
-    if raw is None:
-        core, window_tx = transcripts.tiles([tile.index]), None
-    else:  # the core's transcripts are those of the model's box inside the core: read once
-        found = transcripts.in_box(raw)
-        inside = tile.core.contains(np.floor(found["y"]), np.floor(found["x"]))
-        core = {name: values[inside] for name, values in found.items()}
-        window_tx = (found["x"] - raw.x0, found["y"] - raw.y0, found["gene"])
-    inputs = TileInputs(
-        nucleus_window=nucleus_window,
-        image_window=image_window,
-        tx_rows=core["rows"],
-        tx_x=core["x"],
-        tx_y=core["y"],
-        tx_gene=core["gene"],
-        window_tx=window_tx,
-        raw_box=raw,
-    )
-    result = segment_tile(tile, inputs, context)
+def _segment_and_save(tile, grid, windows, transcript_box, transcripts, plugins, scratch):
+    source, method = plugins
+    rasters = {name: (window.read(), box) for name, (window, box) in windows.items()}
+    if transcript_box is None:  # the core's transcripts alone
+        found, transcript_box = transcripts.tiles([tile.index]), tile.core
+    else:  # the core's transcripts come from the same read
+        transcript_box = transcript_box.union(tile.core)
+        found = transcripts.in_box(transcript_box)
+    data = TileData(tile=tile, grid=grid, rasters=rasters, transcripts=found, transcript_box=transcript_box)
+    result = segment_tile(data, source, method)
     np.save(_assignment_file(scratch, tile.index), np.stack([result.tx_rows, result.tx_keys]))
     result.tx_rows = result.tx_keys = None  # results stay small: the driver reads them back one tile at a time
     return result
@@ -177,17 +209,3 @@ def write_assignment(n_tiles: int, stitched, n_total: int, scratch) -> tuple[str
     column.flush()
     del column
     return path, n_assigned
-
-
-def _model_raw_box(window: Box, context) -> Box:
-    """Native box of the data the network needs to predict ``window`` on the slide's fixed patch grid."""
-    from ..model import patch_reach
-
-    f = context.factor
-    grid = window.binned(f)
-    y0, y1, x0, x1 = patch_reach(
-        (grid.y0, grid.y1, grid.x0, grid.x1), context.grid_shape, model_um=context.grid_um_per_px,
-        smooth_um=context.model.net.config.smooth_um,
-    )  # fmt: skip
-    height, width = context.slide_shape
-    return Box(y0 * f, min(y1 * f, height), x0 * f, min(x1 * f, width))

@@ -38,9 +38,42 @@ class Box:
         """Which slide pixels ``(rows, cols)`` lie inside the box."""
         return (rows >= self.y0) & (rows < self.y1) & (cols >= self.x0) & (cols < self.x1)
 
+    def union(self, other: Box) -> Box:
+        """The smallest box holding both."""
+        return Box(min(self.y0, other.y0), max(self.y1, other.y1), min(self.x0, other.x0), max(self.x1, other.x1))
+
     def binned(self, factor: int) -> Box:
         """The box on a grid ``factor`` times coarser; a partly covered block counts."""
         return Box(self.y0 // factor, -(-self.y1 // factor), self.x0 // factor, -(-self.x1 // factor))
+
+
+@dataclass(frozen=True, slots=True)
+class SlideGrid:
+    """A slide's native pixels and the coarser working grid that every method segments on."""
+
+    shape: tuple[int, int]
+    """``(height, width)`` in native pixels."""
+    um_per_px: float
+    """Micrometres per native pixel."""
+    factor: int
+    """Native pixels per working-grid pixel along each axis (:func:`bin_factor`): the network's grid, for nuclear
+    expansion too, so that both methods grow cells from the same nuclei and no native-resolution copy of a window's
+    labels is ever made."""
+
+    @classmethod
+    def of(cls, shape: tuple[int, int], um_per_px: float) -> SlideGrid:
+        """The grid of a slide of ``shape`` native pixels of ``um_per_px``."""
+        return cls((int(shape[0]), int(shape[1])), float(um_per_px), bin_factor(um_per_px))
+
+    @property
+    def grid_shape(self) -> tuple[int, int]:
+        """The slide's shape on the working grid."""
+        return Box(0, self.shape[0], 0, self.shape[1]).binned(self.factor).shape
+
+    @property
+    def grid_um_per_px(self) -> float:
+        """Micrometres per working-grid pixel."""
+        return self.um_per_px * self.factor
 
 
 @dataclass(frozen=True, slots=True)

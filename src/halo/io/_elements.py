@@ -33,32 +33,33 @@ class NuclearImage:
     """The image element's transformations, for outputs drawn in its pixel space."""
 
 
-def _scale0(element):
-    """Full-resolution DataArray of an image or labels element, multiscale or not."""
+def pyramid_levels(element) -> list:
+    """The ``DataArray`` of each level of an image or labels element, full resolution first (one if single-scale)."""
+    from spatialdata import get_pyramid_levels
     from xarray import DataTree
 
-    if isinstance(element, DataTree):
-        first = next(iter(element.children))
-        return next(iter(element[first].ds.data_vars.values()))
-    return element
+    return get_pyramid_levels(element) if isinstance(element, DataTree) else [element]
+
+
+def _scale0(element):
+    """Full-resolution DataArray of an image or labels element, multiscale or not."""
+    return pyramid_levels(element)[0]
 
 
 def _smallest_level(element, max_pixels: int = 16_000_000):
-    """The smallest pyramid level with at least ``max_pixels / 16`` pixels, else full resolution."""
-    from xarray import DataTree
-
-    if not isinstance(element, DataTree):
-        return element
-    levels = [next(iter(element[name].ds.data_vars.values())) for name in element.children]
+    """The largest pyramid level of at most ``max_pixels`` pixels, else the smallest level."""
+    levels = pyramid_levels(element)
     fitting = [lvl for lvl in levels if lvl.sizes["y"] * lvl.sizes["x"] <= max_pixels]
     return fitting[0] if fitting else levels[-1]
 
 
-def _channel_names(array) -> list:
+def channel_names(array) -> list:
+    """The names of an image's channels (their indices when it has none)."""
     return array.coords["c"].values.tolist() if "c" in array.coords else list(range(array.sizes.get("c", 1)))
 
 
-def _find_nuclear_channel(key: str, names: list, channel: str | int | None) -> int:
+def channel_index(key: str, names: list, channel: str | int | None) -> int:
+    """Position of ``channel`` (a name or an index) among ``names``; by default the nuclear stain or the only one."""
     if channel is not None:
         if isinstance(channel, (int, np.integer)) and not isinstance(channel, bool):
             if not -len(names) <= channel < len(names):
@@ -86,7 +87,7 @@ def _image_candidates(sdata: SpatialData) -> list[str]:
     """Images with a nuclear channel by name, or a single channel."""
     found = []
     for key, element in sdata.images.items():
-        names = _channel_names(_scale0(element))
+        names = channel_names(_scale0(element))
         if len(names) == 1 or any(str(n).lower() in NUCLEAR_CHANNEL_NAMES for n in names):
             found.append(key)
     return found
@@ -125,8 +126,8 @@ def get_nuclear_image(sdata: SpatialData, *, image_key: str | None = None, chann
     if set(full.dims) - {"c", "y", "x"}:
         msg = f"Image {image_key!r} has dims {full.dims}; halo segments 2-D images (c, y, x). Project z first."
         raise ValueError(msg)
-    index = _find_nuclear_channel(image_key, _channel_names(full), channel)
-    names = _channel_names(full)
+    index = channel_index(image_key, channel_names(full), channel)
+    names = channel_names(full)
     overview = _smallest_level(element)
     return NuclearImage(
         key=image_key,

@@ -2,12 +2,64 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+from typing import Any
+
 import numpy as np
 
 from .._geometry import keep_largest_component
+from .._tiling import Box, SlideGrid
+from ._base import Cells, Method, NucleusTile, Reads, Slide, TileData, register_method
+from ._network import SlideNetwork
 
 BOUNDARY_WEIGHT_UM = 3.0
 """How far (micrometres of flooding distance) a certain predicted boundary holds back a growing cell."""
+
+
+@register_method
+@dataclass(frozen=True)
+class HaloMethod(Method):
+    """The pretrained network's cells: each nucleus floods the predicted cell area up to ``max_reach_um``.
+
+    Neighbours meet at predicted borders (:func:`decode_cells`); the network runs only where a cell can reach.
+    """
+
+    name = "halo"
+    needs_embedding = True
+    max_reach_um: float = 15.0
+    network: SlideNetwork | None = None
+
+    @classmethod
+    def reach_um(cls, options: Any) -> float:
+        """``options.max_reach_um``."""
+        return options.max_reach_um
+
+    @classmethod
+    def create(cls, slide: Slide) -> HaloMethod:
+        """The method with the run's reach; the network is loaded in :meth:`prepare`."""
+        return cls(max_reach_um=slide.options.max_reach_um)
+
+    def prepare(self, slide: Slide) -> HaloMethod:
+        """Load the network and fix the scaling of its inputs from the slide's statistics."""
+        return replace(self, network=SlideNetwork.of(slide))
+
+    def reads(self, window: Box, grid: SlideGrid) -> Reads:
+        """The image and transcripts of the network's patches over the window."""
+        return self.network.reads(window, grid)
+
+    def segment(self, data: TileData, nuclei: NucleusTile) -> Cells:
+        """Decode the network's probabilities into one cell per nucleus, with its confidence."""
+        grid_um = data.grid.grid_um_per_px
+        reach_px = self.max_reach_um / grid_um
+        distance = nucleus_distance(nuclei.labels)
+        probabilities = self.network.probabilities(data, needed=distance <= reach_px)
+        box = data.box
+        cells = decode_cells(
+            probabilities[0], probabilities[1], nuclei.labels, reach_px,
+            boundary_weight_px=BOUNDARY_WEIGHT_UM / grid_um, origin=(box.y0, box.x0),
+            slide_shape=data.grid.grid_shape, distance=distance,
+        )  # fmt: skip
+        return Cells(cells, cell_confidence(probabilities[0], probabilities[1], cells, nuclei.keys.size))
 
 
 def decode_cells(

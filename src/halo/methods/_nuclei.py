@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._base import NucleusTile
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
@@ -56,6 +58,16 @@ class NucleusOptions:
     """Side of the square that ``local_fraction`` takes the brightest value in (about a nucleus across)."""
 
     def __post_init__(self):
+        for option in fields(self):
+            value = getattr(self, option.name)
+            if value is None and option.name == "threshold":
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+                msg = f"NucleusOptions.{option.name} must be a number, got {value!r}."
+                raise TypeError(msg)
+            if np.isinf(value):  # nan fails the range checks below, with the range in the message
+                msg = f"NucleusOptions.{option.name} must be a finite number, got {value!r}."
+                raise ValueError(msg)
         if not 0 <= self.local_fraction < 1:
             msg = f"NucleusOptions.local_fraction must lie in [0, 1), got {self.local_fraction!r}."
             raise ValueError(msg)
@@ -93,18 +105,6 @@ class NucleusOptions:
             msg = f"Unknown nucleus options {sorted(unknown)}; valid: {[f.name for f in fields(cls)]}."
             raise ValueError(msg)
         return cls(**value)
-
-
-@dataclass
-class NucleusTile:
-    """Nuclei of one tile window."""
-
-    labels: np.ndarray
-    """int32 label image of the window, labels ``1..n``."""
-    keys: np.ndarray
-    """int64 slide-wide key of each label (row ``i`` for label ``i + 1``)."""
-    anchors: np.ndarray
-    """``(n, 2)`` slide pixel ``(row, col)`` of each label, deciding which tile owns it."""
 
 
 @dataclass(frozen=True)
@@ -168,7 +168,7 @@ def detect_nuclei(
     labels = _size_filtered(labels, options, um_per_px)
     if options.local_fraction > 0:
         labels = _risen_above_surroundings(labels, smooth, size, options.local_fraction)
-    return _with_raster_keys(labels, box, slide_width)
+    return keyed_by_first_pixel(labels, box, slide_width)
 
 
 def _risen_above_surroundings(labels: np.ndarray, smooth: np.ndarray, size: int, fraction: float) -> np.ndarray:
@@ -224,7 +224,7 @@ def nuclei_from_probability(
     distance = ndimage.distance_transform_edt(foreground).astype(np.float32) * um_per_px
     peaks = ndimage.gaussian_filter(distance, options.sigma_um / um_per_px)
     labels = _split_blobs(foreground, peaks, MODEL_SPLIT_DEPTH_UM)
-    return _with_raster_keys(_size_filtered(labels, options, um_per_px), box, slide_width)
+    return keyed_by_first_pixel(_size_filtered(labels, options, um_per_px), box, slide_width)
 
 
 def _size_filtered(labels: np.ndarray, options: NucleusOptions, um_per_px: float) -> np.ndarray:
@@ -292,8 +292,12 @@ def _split_clumps(labels: np.ndarray, intensity: np.ndarray, contrast: float, ma
     return np.where(inside, np.where(pieces > 0, pieces + labels.max(), 0), labels).astype(np.int32, copy=False)
 
 
-def _with_raster_keys(labels: np.ndarray, box: Box, slide_width: int) -> NucleusTile:
-    """Relabel ``1..n`` and key each label by its first pixel in slide raster order, which is also its anchor."""
+def keyed_by_first_pixel(labels: np.ndarray, box: Box, slide_width: int) -> NucleusTile:
+    """Relabel ``1..n`` and key each label by its first pixel in slide raster order, which is also its anchor.
+
+    ``box`` is the window of ``labels`` on the slide's grid, ``slide_width`` that grid's width: a nucleus seen by
+    several tiles gets the same key in each.
+    """
     from .._geometry import relabel_sequential_ids
 
     labels, _ = relabel_sequential_ids(labels)
@@ -317,7 +321,7 @@ def nuclei_from_labels(window: np.ndarray, box: Box, slide_width: int) -> Nucleu
     if not np.issubdtype(labels.dtype, np.integer):
         msg = f"nucleus labels must have an integer dtype, got {labels.dtype}."
         raise ValueError(msg)
-    tile = _with_raster_keys(labels, box, slide_width)
+    tile = keyed_by_first_pixel(labels, box, slide_width)
     _, old = relabel_sequential_ids(labels)
     tile.keys = old.astype(np.int64)
     return tile

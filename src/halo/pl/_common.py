@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
@@ -12,6 +11,8 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from spatialdata import SpatialData
 
+    from ..io import Segmentation
+
 #: A box ``(x0, y0, x1, y1)``, x to the right and y down, in image pixels or micrometres.
 Box = tuple[float, float, float, float]
 
@@ -19,51 +20,11 @@ Box = tuple[float, float, float, float]
 GREY = "#9a9a9a"
 
 
-@dataclass(frozen=True)
-class Segmentation:
-    """Names of what :func:`halo.tl.segment` wrote for one ``key_added``, and the inputs it used."""
-
-    key_added: str
-    boundaries: str
-    nuclei: str
-    table: str
-    assignment_column: str
-    image_key: str
-    channel: str | int
-    points_key: str
-    params: dict[str, Any]
-
-
-def _none(value):
-    """``None`` as halo's provenance stores it (AnnData cannot write ``None``)."""
-    return None if isinstance(value, str) and value == "None" else value
-
-
 def segmentation_of(sdata: SpatialData, key_added: str) -> Segmentation:
     """Look up the elements of the segmentation written under ``key_added``, with a clear error if absent."""
-    table_key = f"{key_added}_table"
-    if table_key not in sdata.tables or "halo" not in sdata.tables[table_key].uns:
-        found = sorted(k[: -len("_table")] for k, t in sdata.tables.items() if k.endswith("_table") and "halo" in t.uns)
-        msg = (
-            f"No halo segmentation under key_added={key_added!r} (no table {table_key!r} written by halo); "
-            f"segmentations present: {found}. Run halo.tl.segment(sdata, key_added={key_added!r}) first."
-        )
-        raise KeyError(msg)
-    uns = sdata.tables[table_key].uns["halo"]
-    params = {k: _none(v) for k, v in uns["params"].items()}
-    elements = dict(uns["elements"])
-    channel = params["channel"]
-    return Segmentation(
-        key_added=key_added,
-        boundaries=elements["boundaries"],
-        nuclei=elements["nuclei"],
-        table=elements["table"],
-        assignment_column=elements["assignment_column"],
-        image_key=params["image_key"],
-        channel=int(channel) if isinstance(channel, (int, np.integer)) else str(channel),
-        points_key=params["points_key"],
-        params=params,
-    )
+    from ..io import read_segmentation
+
+    return read_segmentation(sdata, key_added)
 
 
 def pixel_box(
@@ -106,26 +67,11 @@ def pixel_box(
     return box
 
 
-def _levels(element) -> list:
-    """Return the pyramid levels of an image element, full resolution first."""
-    from xarray import DataTree
-
-    if isinstance(element, DataTree):
-        return [next(iter(element[name].ds.data_vars.values())) for name in element.children]
-    return [element]
-
-
-def _channel_index(array, channel: str | int) -> int:
-    if "c" not in array.dims:
-        return 0
-    if isinstance(channel, (int, np.integer)):
-        return int(channel)
-    return list(array.coords["c"].values).index(channel)
-
-
 def image_shape(sdata: SpatialData, image_key: str) -> tuple[int, int]:
     """``(height, width)`` of an image element at full resolution."""
-    full = _levels(sdata.images[image_key])[0]
+    from ..io import pyramid_levels
+
+    full = pyramid_levels(sdata.images[image_key])[0]
     return int(full.sizes["y"]), int(full.sizes["x"])
 
 
@@ -133,7 +79,9 @@ def image_crop(
     sdata: SpatialData, image_key: str, channel: str | int, box: tuple[int, int, int, int], max_side: int
 ) -> np.ndarray:
     """Read the channel inside ``box`` from the coarsest pyramid level with ``max_side`` pixels along a side."""
-    levels = _levels(sdata.images[image_key])
+    from ..io import channel_index, channel_names, pyramid_levels
+
+    levels = pyramid_levels(sdata.images[image_key])
     full = levels[0]
     x0, y0, x1, y1 = box
     chosen, factor = full, 1.0
@@ -142,7 +90,7 @@ def image_crop(
         if max(x1 - x0, y1 - y0) / f < max_side:
             break
         chosen, factor = level, f
-    c = _channel_index(full, channel)
+    c = channel_index(image_key, channel_names(full), channel)
     data = chosen.data[c] if "c" in chosen.dims else chosen.data
     sl = (slice(int(y0 / factor), max(int(np.ceil(y1 / factor)), int(y0 / factor) + 1)),
           slice(int(x0 / factor), max(int(np.ceil(x1 / factor)), int(x0 / factor) + 1)))  # fmt: skip
@@ -193,17 +141,26 @@ def draw_polygons(ax: Axes, geometry, *, edgecolor, linewidth: float, label: str
 
 
 def transcripts_in_box(sdata: SpatialData, seg: Segmentation, box: tuple[int, int, int, int]) -> pd.DataFrame:
-    """Transcripts inside ``box`` with image-pixel ``px``, ``py``, their ``gene`` and ``cell`` (0: none)."""
-    from ..io import affine_between
-    from ..io._transcripts import feature_key_of
+    """Transcripts inside ``box`` with image-pixel ``px``, ``py``, their ``gene`` and ``cell`` (0: none).
+
+    Only the rows whose coordinates can fall in ``box`` are read (the box mapped back into the points' space): a
+    region of a gigapixel slide reads about its share of the transcripts, not all of them.
+    """
+    from ..io import affine_between, feature_key_of
 
     points = sdata.points[seg.points_key]
     gene_key = feature_key_of(points)
     columns = ["x", "y", gene_key] + ([seg.assignment_column] if seg.assignment_column in points.columns else [])
-    frame = points[columns].compute()
     matrix = affine_between(sdata, seg.points_key, seg.image_key)
-    xy = frame[["x", "y"]].to_numpy(np.float64) @ matrix[:2, :2].T + matrix[:2, 2]
     x0, y0, x1, y1 = box
+    corners = np.array([[x0, y0, 1], [x1, y0, 1], [x0, y1, 1], [x1, y1, 1]], np.float64) @ np.linalg.inv(matrix).T
+    (lx, ly), (hx, hy) = corners[:, :2].min(axis=0), corners[:, :2].max(axis=0)
+    margin = 1e-6 * max(1.0, np.abs(corners).max())  # the exact test below, in pixels, decides
+    near = points[columns]
+    near = near[(near["x"] >= lx - margin) & (near["x"] <= hx + margin) & (near["y"] >= ly - margin)
+                & (near["y"] <= hy + margin)]  # fmt: skip
+    frame = near.compute()
+    xy = frame[["x", "y"]].to_numpy(np.float64) @ matrix[:2, :2].T + matrix[:2, 2]
     inside = (xy[:, 0] >= x0) & (xy[:, 0] < x1) & (xy[:, 1] >= y0) & (xy[:, 1] < y1)
     cell = frame[seg.assignment_column].to_numpy() if seg.assignment_column in frame else np.zeros(len(frame), int)
     return pd.DataFrame(

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 
 def assigned_fraction(sdata: SpatialData, key_added: str = "halo") -> float:
-    """Fraction of the transcripts kept by the segmentation's filter (controls, ``qv``) that lie in a cell.
+    """Share of the kept transcripts that lie in a cell (:func:`halo.io.assigned_counts`).
 
     Parameters
     ----------
@@ -26,18 +26,13 @@ def assigned_fraction(sdata: SpatialData, key_added: str = "halo") -> float:
 
     Returns
     -------
-    Assigned transcripts (the sum of the table's counts) over transcripts that passed the same filter.
+    Assigned over kept transcripts, as the run counted them (controls, low-quality and off-image transcripts are not
+    kept); normalising the table's ``X`` does not change it.
     """
-    from ..io import affine_between, load_transcripts
+    from ..io import assigned_counts
 
-    seg = segmentation_of(sdata, key_added)
-    to_pixels = affine_between(sdata, seg.points_key, seg.image_key)
-    transcripts = load_transcripts(
-        sdata, seg.points_key, to_pixels, control_pattern=seg.params.get("control_pattern"),
-        min_qv=seg.params.get("min_qv"),
-    )  # fmt: skip
-    kept = int(transcripts.kept.sum())
-    return float(sdata.tables[seg.table].X.sum()) / kept if kept else float("nan")
+    assigned, kept = assigned_counts(sdata, segmentation_of(sdata, key_added))
+    return assigned / kept if kept else float("nan")
 
 
 def qc(
@@ -104,6 +99,6 @@ def qc(
     bars = ax_frac.bar(keys, fractions, color=[palette(i) for i in range(len(keys))])
     ax_frac.bar_label(bars, labels=[f"{f:.1%}" for f in fractions])
     ax_frac.set_ylim(0, 1)
-    ax_frac.set_ylabel("fraction of transcripts assigned")
+    ax_frac.set_ylabel("kept transcripts in a cell")
     fig.tight_layout()
     return fig

@@ -204,7 +204,7 @@ def _fill_by_obs(ax, cells, table, column, linewidth, legend):
     from matplotlib.legend import Legend
     from matplotlib.patches import Patch
 
-    from .._pipeline._outputs import INSTANCE_KEY
+    from ..io import INSTANCE_KEY
 
     values = table.obs.set_index(INSTANCE_KEY)[column].reindex(cells.index)
     if isinstance(values.dtype, pd.CategoricalDtype) or values.dtype == object or values.dtype == bool:

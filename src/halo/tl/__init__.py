@@ -1,6 +1,7 @@
 """Tools: segmentation."""
 
+from .._pipeline import SegmentOptions
 from ._fovs import segment_fovs
-from ._segment import segment
+from ._segment import segment, segment_with
 
-__all__ = ["segment", "segment_fovs"]
+__all__ = ["SegmentOptions", "segment", "segment_fovs", "segment_with"]

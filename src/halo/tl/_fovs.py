@@ -12,6 +12,8 @@ from ._segment import segment
 if TYPE_CHECKING:
     from spatialdata import SpatialData
 
+    from ..io import SegmentationNames
+
 logger = logging.getLogger(__name__)
 
 
@@ -22,7 +24,7 @@ def segment_fovs(
     key_added: str = "halo",
     progress: bool = True,
     **kwargs: Any,
-) -> list[str]:
+) -> list[SegmentationNames]:
     """Segment each field of view of a CosMx object with :func:`halo.tl.segment`, one after another.
 
     ``spatialdata_io.cosmx`` gives every FOV its own image ``{fov}_image``, transcripts ``{fov}_points`` (local
@@ -45,9 +47,9 @@ def segment_fovs(
 
     Returns
     -------
-    The ``key_added`` of each FOV, in order. Each names the elements listed in :func:`halo.tl.segment`, e.g.
+    The :class:`~halo.io.SegmentationNames` of each FOV, in order, as :func:`halo.tl.segment` returns them: e.g.
     ``sdata.shapes["halo_1_boundaries"]``, ``sdata.tables["halo_1_table"]`` and the column ``"halo_1_cell_id"`` of
-    ``sdata.points["1_points"]``; ``anndata.concat`` joins the tables.
+    ``sdata.points["1_points"]`` for FOV 1; ``anndata.concat`` joins the tables.
     """
     from tqdm.auto import tqdm
 
@@ -67,11 +69,14 @@ def segment_fovs(
     if missing:
         msg = f"No image and transcripts for FOV(s) {missing}; the FOVs are {list(available)}."
         raise KeyError(msg)
-    keys = []
+    written = []
     for fov in tqdm(wanted, desc="halo FOVs", disable=not progress):
         field = available[fov]
-        key = f"{key_added}_{fov}"
-        segment(sdata, image_key=field.image_key, points_key=field.points_key, key_added=key, progress=False, **kwargs)
-        keys.append(key)
-    logger.info("segmented %d fields of view: %s", len(keys), keys)
-    return keys
+        written.append(
+            segment(
+                sdata, image_key=field.image_key, points_key=field.points_key, key_added=f"{key_added}_{fov}",
+                progress=False, **kwargs,
+            )
+        )  # fmt: skip
+    logger.info("segmented %d fields of view: %s", len(written), [names.key_added for names in written])
+    return written

@@ -1,25 +1,81 @@
-"""The elements halo writes: cell and nucleus shapes, the cell-by-gene table, and the transcript assignment."""
+"""Step 4 of a segmentation: build the elements (shapes, table, transcript assignment) and write them."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from .. import io as hio
+from ..io import INSTANCE_KEY, PROVENANCE_KEY, REGION_KEY, provenance_value
+from ._options import SegmentOptions
+from ._plan import Plan
+from ._resolve import Inputs
+from ._run import Outcome
 from ._stitch import Stitched
 
-REGION_KEY = "region"
-INSTANCE_KEY = "cell_id"
+if TYPE_CHECKING:
+    from spatialdata import SpatialData
 
 
-def element_names(key_added: str) -> dict[str, str]:
-    """Names of the elements and the points column written for ``key_added``."""
+def write_results(
+    sdata: SpatialData, inputs: Inputs, plan: Plan, outcome: Outcome, options: SegmentOptions
+) -> hio.SegmentationNames:
+    """Write shapes, table and assignment into ``sdata`` (all or nothing, see :mod:`halo.io`); return their names."""
+    names, stitched, transcripts = inputs.names, outcome.stitched, plan.transcripts
+    uns = provenance(inputs, plan, outcome, options)
+    assignment = outcome.assignment
+    if not hio.is_backed(sdata):  # the column must outlive the scratch folder
+        assignment = np.fromfile(assignment, np.int32)
+    elements = {
+        names.boundaries: cell_shapes(stitched, inputs.image.transformations),
+        names.nuclei: nucleus_shapes(stitched, inputs.image.transformations),
+        names.points: points_with_assignment(
+            sdata.points[names.points],
+            assignment,
+            transcripts.part_offsets,
+            names.assignment_column,
+            genes=(inputs.transcripts.feature_key, inputs.transcripts.categories),
+        ),  # fmt: skip
+        # built last, once the points are written: its copy of the counts is not in memory while dask writes
+        names.table: lambda: cell_table(stitched, transcripts.genes, inputs.grid.um_per_px, names.boundaries, uns),
+    }
+    hio.write_elements(sdata, elements)
+    return names
+
+
+def provenance(inputs: Inputs, plan: Plan, outcome: Outcome, options: SegmentOptions) -> dict[str, Any]:
+    """The table's ``uns["halo"]``: parameters, element names, versions, timings and counts, in writable types."""
+    from importlib.metadata import version
+
+    from .. import __version__
+
+    params = {
+        "method": options.method, "image_key": inputs.image.key, "channel": inputs.image.channel,
+        "points_key": inputs.points_key, "nuclei_key": options.nuclei_key, "expansion_um": options.expansion_um,
+        "max_reach_um": options.max_reach_um, "nuclei_source": plan.source.name,
+        "weights": str(options.weights or "halo_v1"), "tile_um": options.tile_um, "overlap_um": plan.overlap_um,
+        "control_pattern": inputs.control_pattern, "min_qv": options.min_qv, "um_per_px": inputs.grid.um_per_px,
+        "n_tiles": len(plan.tiles),
+    }  # fmt: skip
+    versions = {pkg: version(pkg) for pkg in ("spatialdata", "anndata", "numpy", "scikit-image", "dask")}
+    versions["halo"] = __version__
+    transcripts = plan.transcripts
     return {
-        "boundaries": f"{key_added}_boundaries",
-        "nuclei": f"{key_added}_nuclei",
-        "table": f"{key_added}_table",
-        "assignment_column": f"{key_added}_cell_id",
+        "params": {k: provenance_value(v) for k, v in params.items()},
+        "nucleus_options": {k: provenance_value(v) for k, v in asdict(options.nucleus_options).items()},
+        "elements": inputs.names.elements(),
+        "versions": versions,
+        "timings": {**plan.seconds, **outcome.seconds},
+        "summary": {
+            "n_cells": outcome.stitched.n_cells,
+            "n_transcripts": transcripts.n_total,
+            "n_kept": transcripts.n_kept,
+            "n_assigned": outcome.n_assigned,
+            **{f"n_dropped_{reason}": n for reason, n in transcripts.dropped.items()},
+        },
     }
 
 
@@ -71,7 +127,7 @@ def cell_table(stitched: Stitched, genes: list[str], um_per_px: float, region: s
     var = pd.DataFrame(index=pd.Index(genes))
     table = ad.AnnData(X=counts, obs=obs, var=var, layers={"counts": counts.copy()})
     table.obsm["spatial"] = np.column_stack([stitched.per_cell["centroid_x"], stitched.per_cell["centroid_y"]])
-    table.uns["halo"] = uns
+    table.uns[PROVENANCE_KEY] = uns
     return TableModel.parse(table, region=region, region_key=REGION_KEY, instance_key=INSTANCE_KEY)
 
 
