@@ -48,10 +48,12 @@ napoleon_use_param = True
 API_NAMESPACES = {
     "tl": "Tools",
     "pl": "Plots",
-    "io": "SpatialData access",
+    "io": "SpatialData access and the outputs",
+    "methods": "Methods and nucleus sources (plug-ins)",
     "datasets": "Data",
     "metrics": "Metrics",
     "model": "The network",
+    "training": "Training",
 }
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 
-from .._geometry._outlines import smooth_shared_outlines
+from .._geometry import smooth_shared_outlines
 from .._memory import release_freed_memory
 from ._tile import TileResult
 

@@ -360,7 +360,7 @@ class NucleusPolygons:
         shape = (box.y1 - box.y0, box.x1 - box.x0)
         if hits.size == 0:
             return NucleusTile(np.zeros(shape, np.int32), np.zeros(0, np.int64), np.zeros((0, 2), np.int64))
-        from .._geometry._polygons import RASTERIO_LOCK
+        from .._geometry import RASTERIO_LOCK
 
         with RASTERIO_LOCK:
             labels = rasterize(

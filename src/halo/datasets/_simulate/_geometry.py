@@ -49,7 +49,7 @@ def smooth_noise(rng: np.random.Generator, shape: tuple[int, int], scale_px: flo
 
 def rasterise(layout: Layout, shape: tuple[int, int], um_per_px: float, rng: np.random.Generator) -> Geometry:
     """Cell and nucleus labels of ``layout`` on a ``shape`` pixel grid of ``um_per_px``."""
-    from halo._geometry._labels import keep_largest_component
+    from halo._geometry import keep_largest_component
 
     pad = int(np.ceil(40 / um_per_px))
     rough = smooth_noise(rng, (shape[0] + pad, shape[1] + pad), ROUGH_SCALE_UM / um_per_px)
@@ -167,7 +167,7 @@ def _draw_neurites(layout: Layout, cells: np.ndarray, lumen: np.ndarray, um_per_
 
 def _drop_small(cells: np.ndarray, min_px: float) -> tuple[np.ndarray, np.ndarray]:
     """Remove cells under ``min_px`` pixels and number the rest ``1..n``; return them and their layout rows."""
-    from halo._geometry._labels import relabel_sequential_ids
+    from halo._geometry import relabel_sequential_ids
 
     sizes = np.bincount(cells.ravel())
     small = sizes < min_px
