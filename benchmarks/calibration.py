@@ -72,7 +72,7 @@ def measure(sdata, image_key: str, points_key: str, um_per_px: float) -> tuple[d
     )
     frame = sdata[points_key].compute()
     matrix = halo.io.affine_between(sdata, points_key, image_key)
-    xy = frame[["x", "y"]].to_numpy(np.float64) @ matrix[:2, :2].T + matrix[:2, 2]
+    xy = halo.io.apply_affine(matrix, frame[["x", "y"]].to_numpy(np.float64))
     feature = sdata[points_key].attrs["spatialdata_attrs"]["feature_key"]
     genes = frame[feature].astype(str)
     real_genes = ~genes.str.fullmatch(halo.io.DEFAULT_CONTROL_PATTERN, case=False).to_numpy()
@@ -153,7 +153,7 @@ def _vendor_merscope(sdata, image_key, points_key) -> float:
     labels = np.asarray(sdata[merscope_keys(0)["labels"]].data)
     frame = sdata[points_key].compute()
     matrix = halo.io.affine_between(sdata, points_key, image_key)
-    xy = frame[["x", "y"]].to_numpy(np.float64) @ matrix[:2, :2].T + matrix[:2, 2]
+    xy = halo.io.apply_affine(matrix, frame[["x", "y"]].to_numpy(np.float64))
     cell = labels[
         np.clip(xy[:, 1].astype(int), 0, labels.shape[0] - 1), np.clip(xy[:, 0].astype(int), 0, labels.shape[1] - 1)
     ]
@@ -175,7 +175,7 @@ def _figure(pairs, path: Path, window_um: float = 90.0) -> None:
         crop = image[r0 : r0 + n, c0 : c0 + n]
         frame = sdata[points_key].compute()
         matrix = halo.io.affine_between(sdata, points_key, image_key)
-        xy = frame[["x", "y"]].to_numpy(np.float64) @ matrix[:2, :2].T + matrix[:2, 2] - [c0, r0]
+        xy = halo.io.apply_affine(matrix, frame[["x", "y"]].to_numpy(np.float64)) - [c0, r0]
         sel = (xy[:, 0] >= 0) & (xy[:, 0] < n) & (xy[:, 1] >= 0) & (xy[:, 1] < n)
         extent = (0, window_um, window_um, 0)
         vmax = np.percentile(crop, 99.7)

@@ -27,7 +27,7 @@ def transcripts_in_pixels(sdata, points_key="transcripts", image_key="dapi"):
     frame = sdata[points_key].compute()
     matrix = halo.io.affine_between(sdata, points_key, image_key)
     xy = frame[["x", "y"]].to_numpy(np.float64)
-    pixels = xy @ matrix[:2, :2].T + matrix[:2, 2]
+    pixels = halo.io.apply_affine(matrix, xy)
     frame["px"], frame["py"] = pixels[:, 0], pixels[:, 1]
     return frame
 

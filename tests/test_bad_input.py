@@ -13,11 +13,11 @@ import pytest
 import shapely
 from spatialdata import read_zarr
 from spatialdata.models import Image2DModel, Image3DModel, Labels2DModel, PointsModel, ShapesModel, TableModel
-from spatialdata.transformations import Identity, Scale, get_transformation
+from spatialdata.transformations import Identity, Scale, get_transformation, set_transformation
 
 import halo
 
-ERRORS = (ValueError, KeyError, TypeError, PermissionError)
+ERRORS = (ValueError, KeyError, TypeError, PermissionError, FileNotFoundError)
 
 
 @pytest.fixture
@@ -103,6 +103,24 @@ def _assignment(sdata):
         pytest.param({"key_added": ""}, "not a valid element name", id="key-added-empty"),
         pytest.param({"scratch_dir": "/no/such/dir"}, "scratch_dir=.* is not an existing folder", id="scratch-missing"),
         pytest.param({"client": "cluster"}, "client must be a dask.distributed Client", id="client-str"),
+        pytest.param({"key_added": "bad name"}, "not a valid element name", id="key-added-space"),
+        pytest.param({"method": "cellpose"}, "Unknown method 'cellpose'.*register_method", id="method-unknown"),
+        pytest.param({"nuclei_source": "dl"}, "Unknown nuclei_source 'dl'", id="nuclei-source-unknown"),
+        pytest.param({"expansion_um": -1.0}, "expansion_um must be >= 0", id="expansion-negative"),
+        pytest.param({"tile_um": 0.0}, "tile_um must be positive", id="tile-zero"),
+        pytest.param({"overlap_um": 10.0}, "less than twice the largest cell diameter", id="overlap-small"),
+        pytest.param({"tile_um": 60.0, "overlap_um": 70.0}, "must be smaller than tile_um", id="overlap-over-tile"),
+        pytest.param({"um_per_px": -0.2}, "um_per_px must be positive", id="um-per-px-negative"),
+        pytest.param({"weights": "/no/such.safetensors"}, "weights=.* is not a file", id="weights-missing"),
+        pytest.param({"image_key": "nope"}, "No image element 'nope'", id="image-key-missing"),
+        pytest.param({"points_key": "nope"}, "No points element 'nope'", id="points-key-missing"),
+        pytest.param({"channel": "PolyT"}, "has no channel 'PolyT'", id="channel-missing"),
+        pytest.param({"channel": 3}, "out of range", id="channel-out-of-range"),
+        pytest.param({"nuclei_key": "nope"}, "neither a labels nor a shapes element", id="nuclei-key-missing"),
+        pytest.param({"nucleus_options": {"size": 3}}, "Unknown nucleus options", id="nucleus-option-unknown"),
+        pytest.param({"nucleus_options": {"threshold": 2.0}}, "must lie in", id="nucleus-threshold"),
+        pytest.param({"nucleus_options": {"local_fraction": 1.0}}, "local_fraction must lie in", id="local-fraction"),
+        pytest.param({"control_pattern": ".*"}, "Every gene", id="control-pattern-everything"),
     ],
 )
 def test_bad_argument_is_refused_before_any_work(tiny, kwargs, match):
@@ -382,3 +400,56 @@ def test_read_only_store_is_refused_before_any_work(tiny, tmp_path):
             subprocess.run(["chattr", "-i", str(path)], check=True)
         os.chmod(path, 0o755)
     assert "halo_boundaries" not in read_zarr(path)
+
+
+# ---------------------------------------------------------------- choosing the inputs
+
+
+def test_ambiguous_images_and_points_list_the_candidates(tiny):
+    tiny["dapi2"] = Image2DModel.parse(
+        tiny["dapi"].data, dims=("c", "y", "x"), c_coords=["DAPI"], transformations={"global": Identity()}
+    )
+    with pytest.raises(ValueError, match=r"several: \['dapi', 'dapi2'\].*image_key="):
+        halo.tl.segment(tiny, method="expansion", progress=False)
+    frame = tiny["transcripts"].compute()
+    tiny["more"] = PointsModel.parse(frame, coordinates={"x": "x", "y": "y"}, feature_key="feature_name")
+    with pytest.raises(ValueError, match=r"candidates: \['transcripts', 'more'\].*points_key="):
+        halo.tl.segment(tiny, method="expansion", image_key="dapi", progress=False)
+
+
+def test_multichannel_image_without_dapi_asks_for_a_channel(tiny):
+    data = np.concatenate([tiny["dapi"].data.compute()] * 2)
+    tiny["dapi"] = Image2DModel.parse(
+        data, dims=("c", "y", "x"), c_coords=["PolyT", "Cellbound1"], transformations={"global": Identity()}
+    )
+    with pytest.raises(ValueError, match="none is named DAPI.*channel="):
+        halo.tl.segment(tiny, method="expansion", image_key="dapi", progress=False)
+    halo.tl.segment(tiny, method="expansion", image_key="dapi", channel="PolyT", progress=False)
+    assert len(tiny["halo_boundaries"]) > 20
+
+
+def test_key_clash_with_another_element_type(tiny):
+    import anndata as ad
+
+    tiny["clash_boundaries"] = TableModel.parse(ad.AnnData(np.zeros((2, 1), dtype=np.float32)))
+    with pytest.raises(ValueError, match="element of type tables has that name.*key_added"):
+        halo.tl.segment(tiny, method="expansion", key_added="clash", progress=False)
+    assert "clash_nuclei" not in tiny
+
+
+def test_points_and_image_without_shared_coordinate_system(tiny):
+    set_transformation(tiny["transcripts"], Identity(), "microns", write_to_sdata=None)
+    from spatialdata.transformations import remove_transformation
+
+    remove_transformation(tiny["transcripts"], "global")
+    with pytest.raises(ValueError, match="share no coordinate system"):
+        halo.tl.segment(tiny, method="expansion", progress=False)
+
+
+def test_image_without_nuclei_is_an_error_that_writes_nothing(tiny):
+    blank = np.full((1, *tiny["dapi"].shape[1:]), 120, dtype=np.uint16)
+    tiny["dapi"] = Image2DModel.parse(blank, dims=("c", "y", "x"), c_coords=["DAPI"])
+    before = _elements(tiny)
+    with pytest.raises(ValueError, match="No nuclei found in image 'dapi'.*threshold"):
+        halo.tl.segment(tiny, method="expansion", progress=False)
+    assert _elements(tiny) == before

@@ -200,17 +200,13 @@ def _to_spatialdata(dapi, transcripts, cells, nuclei, cell_type, um_per_px, orig
     import geopandas as gpd
     from spatialdata import SpatialData
     from spatialdata.models import Image2DModel, Labels2DModel, PointsModel, ShapesModel
-    from spatialdata.transformations import Identity, Scale, Sequence, Translation
+    from spatialdata.transformations import Identity
 
-    from halo._geometry import labels_to_polygons
+    from .._geometry import labels_to_polygons
+    from ..io import microns_to_pixels
 
     pixels = {"global": Identity()}
-    to_pixels = Sequence(
-        [
-            Translation([-origin_um[0], -origin_um[1]], axes=("x", "y")),
-            Scale([1 / um_per_px, 1 / um_per_px], axes=("x", "y")),
-        ]
-    )
+    to_pixels = microns_to_pixels(um_per_px, origin_um)
     ids = np.arange(1, cell_type.size + 1)
     cell_polys = labels_to_polygons(cells)
     nucleus_polys = labels_to_polygons(nuclei)

@@ -199,6 +199,28 @@ def _affine_through_shared_systems(sdata: SpatialData, source_key: str, target_k
     return first
 
 
+def apply_affine(matrix: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    """``(n, 2)`` points ``(x, y)`` mapped by a 3x3 affine ``matrix`` (as :func:`affine_between` gives it)."""
+    return xy @ matrix[:2, :2].T + matrix[:2, 2]
+
+
+def microns_to_pixels(um_per_px: float, origin_um: tuple[float, float] = (0.0, 0.0), *, as_affine: bool = False):
+    """The spatialdata transformation from micrometres to the pixels of an image whose corner lies at ``origin_um``.
+
+    ``pixel = (micron - origin_um) / um_per_px``, as the vendors' readers write it: a ``Scale`` (Xenium, origin 0),
+    a ``Translation`` then a ``Scale`` (CosMx), or with ``as_affine`` one ``Affine`` (MERSCOPE).
+    """
+    from spatialdata.transformations import Affine, Scale, Sequence, Translation
+
+    s = 1.0 / um_per_px
+    ox, oy = origin_um
+    if as_affine:
+        matrix = np.array([[s, 0.0, -ox * s], [0.0, s, -oy * s], [0.0, 0.0, 1.0]])
+        return Affine(matrix, input_axes=("x", "y"), output_axes=("x", "y"))
+    scale = Scale([s, s], axes=("x", "y"))
+    return scale if (ox, oy) == (0.0, 0.0) else Sequence([Translation([-ox, -oy], axes=("x", "y")), scale])
+
+
 def pixel_size_um(points_to_pixels: np.ndarray) -> float:
     """Micrometres per image pixel, assuming the transcripts are in micrometres."""
     det = abs(np.linalg.det(points_to_pixels[:2, :2]))

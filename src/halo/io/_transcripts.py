@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from ._elements import apply_affine
+
 if TYPE_CHECKING:
     from spatialdata import SpatialData
 
@@ -160,7 +162,7 @@ class TranscriptFilter:
             n_low = int(low.sum())
             gene[low] = -1
         xy = np.column_stack([frame["x"].to_numpy(np.float64), frame["y"].to_numpy(np.float64)])
-        px = xy @ self.to_pixels[:2, :2].T + self.to_pixels[:2, 2]
+        px = apply_affine(self.to_pixels, xy)
         invalid = ~np.isfinite(px).all(axis=1) & (gene >= 0)
         gene[invalid] = -1
         dropped = {"control": n_control, "low_quality": n_low, "invalid": int(invalid.sum())}

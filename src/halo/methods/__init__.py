@@ -32,6 +32,7 @@ from ._nuclei import (
     keyed_by_first_pixel,
     nuclei_from_labels,
     nuclei_from_probability,
+    stain_range,
 )
 from ._nucleus_sources import ImageNuclei, LabelsNuclei, NetworkNuclei, ShapesNuclei, nucleus_source_for
 
@@ -69,4 +70,5 @@ __all__ = [
     "nucleus_source_for",
     "register_method",
     "register_nucleus_source",
+    "stain_range",
 ]

@@ -116,6 +116,20 @@ class DapiStatistics:
     threshold: float
 
 
+def stain_range(values: np.ndarray) -> tuple[np.float64, np.float64]:
+    """The nuclear stain's 1st and 99.9th percentiles, by which nuclei are thresholded and the network's input scaled.
+
+    At least one unit apart (a flat image); ``values`` must be finite.
+    """
+    if values.size == 0:
+        msg = "The nuclear image has no finite pixel."
+        raise ValueError(msg)
+    low, high = np.percentile(values, [1.0, 99.9])
+    if high <= low:
+        high = low + 1.0
+    return low, high
+
+
 def dapi_statistics(overview, options: NucleusOptions, *, max_pixels: int = 16_000_000) -> DapiStatistics:
     """Percentile normalisation and Otsu threshold from a downsampled view of the whole nuclear channel."""
     from skimage.filters import threshold_otsu
@@ -123,12 +137,7 @@ def dapi_statistics(overview, options: NucleusOptions, *, max_pixels: int = 16_0
     step = max(1, int(np.ceil(np.sqrt(overview.shape[0] * overview.shape[1] / max_pixels))))
     sample = np.asarray(overview[::step, ::step]).astype(np.float32)
     finite = sample[np.isfinite(sample)]
-    if finite.size == 0:
-        msg = "The nuclear image has no finite pixel."
-        raise ValueError(msg)
-    low, high = np.percentile(finite, [1.0, 99.9])
-    if high <= low:
-        high = low + 1.0
+    low, high = stain_range(finite)
     threshold = options.threshold
     if threshold is None:
         normalised = np.clip((finite - low) / (high - low), 0, 1)
@@ -343,8 +352,9 @@ class NucleusPolygons:
         if not gdf.geom_type.isin(["Polygon", "MultiPolygon"]).all():
             msg = "nucleus shapes must be Polygons or MultiPolygons (circles are not supported); rasterise them first."
             raise ValueError(msg)
-        linear, shift = to_pixels[:2, :2], to_pixels[:2, 2]
-        geometries = shapely.transform(np.asarray(gdf.geometry, dtype=object), lambda xy: xy @ linear.T + shift)
+        from ..io import apply_affine
+
+        geometries = shapely.transform(np.asarray(gdf.geometry, dtype=object), lambda xy: apply_affine(to_pixels, xy))
         centroids = shapely.get_coordinates(shapely.centroid(geometries))
         anchors = np.column_stack([np.floor(centroids[:, 1]), np.floor(centroids[:, 0])]).astype(np.int64)
         return cls(geometries=geometries, keys=np.arange(len(gdf), dtype=np.int64), anchors=anchors)

@@ -146,7 +146,7 @@ def transcripts_in_box(sdata: SpatialData, seg: Segmentation, box: tuple[int, in
     Only the rows whose coordinates can fall in ``box`` are read (the box mapped back into the points' space): a
     region of a gigapixel slide reads about its share of the transcripts, not all of them.
     """
-    from ..io import affine_between, feature_key_of
+    from ..io import affine_between, apply_affine, feature_key_of
 
     points = sdata.points[seg.points_key]
     gene_key = feature_key_of(points)
@@ -160,7 +160,7 @@ def transcripts_in_box(sdata: SpatialData, seg: Segmentation, box: tuple[int, in
     near = near[(near["x"] >= lx - margin) & (near["x"] <= hx + margin) & (near["y"] >= ly - margin)
                 & (near["y"] <= hy + margin)]  # fmt: skip
     frame = near.compute()
-    xy = frame[["x", "y"]].to_numpy(np.float64) @ matrix[:2, :2].T + matrix[:2, 2]
+    xy = apply_affine(matrix, frame[["x", "y"]].to_numpy(np.float64))
     inside = (xy[:, 0] >= x0) & (xy[:, 0] < x1) & (xy[:, 1] >= y0) & (xy[:, 1] < y1)
     cell = frame[seg.assignment_column].to_numpy() if seg.assignment_column in frame else np.zeros(len(frame), int)
     return pd.DataFrame(

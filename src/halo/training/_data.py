@@ -6,12 +6,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._geometry import block_sample
 from .._tiling import bin_factor
+from ..methods import stain_range
 from ..model import N_EMBEDDING, SMOOTH_UM, SlideStatistics, gene_embedding, window_features
 
 TRAIN_UM_PER_PX = (0.2, 0.55)
 """Native pixel sizes drawn for training: binned by :func:`bin_factor`, they cover every platform's model scale."""
-PLATFORMS = ("xenium", "merscope", "cosmx")
 
 
 @dataclass
@@ -30,9 +31,9 @@ class Example:
 
 def slide_statistics(dapi: np.ndarray, x_um, y_um, gene, n_genes: int) -> SlideStatistics:
     """What :func:`halo.tl.segment` computes once per slide, computed for one field."""
-    low, high = np.percentile(dapi, [1.0, 99.9])
+    low, high = stain_range(dapi)
     embedding, density = gene_embedding(x_um, y_um, gene, n_genes)
-    return SlideStatistics(float(low), float(max(high, low + 1)), density, embedding)
+    return SlideStatistics(float(low), float(high), density, embedding)
 
 
 def kept_genes(tissue) -> np.ndarray:
@@ -57,17 +58,10 @@ def example_from_tissue(tissue, rng: np.random.Generator | None = None, *, smoot
     stats = slide_statistics(tissue.dapi, x * um, y * um, gene, len(tissue.genes))
     factor = bin_factor(um)
     features = window_features(tissue.dapi, x, y, gene, stats, factor=factor, um_per_px=um, smooth_um=smooth_um)
-    cells = _block_centres(tissue.cells, factor, features.shape[1:])
-    nuclei = _block_centres(tissue.nuclei, factor, features.shape[1:])
+    cells = block_sample(tissue.cells, factor)
+    nuclei = block_sample(tissue.nuclei, factor)
     targets = np.stack([cells > 0, cell_borders(cells), nuclei > 0]).astype(np.float32)
     return Example(features, targets, cells, nuclei)
-
-
-def _block_centres(labels: np.ndarray, factor: int, shape: tuple[int, int]) -> np.ndarray:
-    """Labels sampled at the centre of each ``factor`` x ``factor`` block (edge-padded)."""
-    rows = np.minimum(np.arange(shape[0]) * factor + factor // 2, labels.shape[0] - 1)
-    cols = np.minimum(np.arange(shape[1]) * factor + factor // 2, labels.shape[1] - 1)
-    return labels[np.ix_(rows, cols)]
 
 
 def cell_borders(cells: np.ndarray) -> np.ndarray:
@@ -82,13 +76,13 @@ def cell_borders(cells: np.ndarray) -> np.ndarray:
 
 def draw_tissue(rng: np.random.Generator, *, size_um: float, archetypes: tuple[str, ...]):
     """A fresh simulated field of a random archetype, platform and pixel size."""
-    from ..datasets import simulate_tissue
+    from ..datasets import PLATFORMS, simulate_tissue
 
     return simulate_tissue(
         str(rng.choice(archetypes)),
         size_um=size_um,
         seed=int(rng.integers(0, 1_000_000)),  # held-out benchmark seeds start at 1_000_000
-        platform=str(rng.choice(PLATFORMS)),
+        platform=str(rng.choice(list(PLATFORMS))),
         um_per_px=float(rng.uniform(*TRAIN_UM_PER_PX)),
     )
 

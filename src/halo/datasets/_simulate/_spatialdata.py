@@ -104,16 +104,9 @@ def _identity():
 
 
 def _microns_to_pixels(platform: str, um_per_px: float):
-    from spatialdata.transformations import Affine, Scale, Sequence, Translation
+    from ...io import microns_to_pixels
 
-    ox, oy = ORIGINS_UM[platform]
-    s = 1.0 / um_per_px
-    if platform == "xenium":
-        return Scale([s, s], axes=("x", "y"))
-    if platform == "merscope":
-        matrix = np.array([[s, 0.0, -ox * s], [0.0, s, -oy * s], [0.0, 0.0, 1.0]])
-        return Affine(matrix, input_axes=("x", "y"), output_axes=("x", "y"))
-    return Sequence([Translation([-ox, -oy], axes=("x", "y")), Scale([s, s], axes=("x", "y"))])
+    return microns_to_pixels(um_per_px, ORIGINS_UM[platform], as_affine=platform == "merscope")
 
 
 def _points_frame(tissue: Tissue, seed: int) -> pd.DataFrame:
