@@ -225,28 +225,29 @@ def test_points_without_feature_key_are_refused(tiny):
     _refused(tiny, r"no feature_key naming its gene column.*feature_key=")
 
 
-def test_empty_points_segment_nuclei_with_zero_counts(tiny, caplog):
+def test_empty_points_segment_nuclei_with_zero_counts(tiny):
     _with_points(tiny, _transcripts(tiny).iloc[:0])
-    with caplog.at_level(logging.WARNING, logger="halo"):
+    with pytest.warns(halo.io.SegmentationWarning, match="no transcript left to count"):
         halo.tl.segment(tiny, method="expansion", progress=False)
     assert len(tiny["halo_boundaries"]) > 15
     assert tiny["halo_table"].X.sum() == 0
-    assert "no transcript left to count" in caplog.text
 
 
-def test_transcripts_outside_the_image_or_with_nan_coordinates_are_unassigned(clean, tiny, caplog):
+def test_transcripts_outside_the_image_or_with_nan_coordinates_are_unassigned(clean, tiny):
     frame = _transcripts(tiny)
     outside, nan = np.arange(0, 200), np.arange(200, 300)
     frame.loc[outside, "x"] += 1e4
     frame.loc[nan, "y"] = np.nan
     _with_points(tiny, frame)
-    with caplog.at_level(logging.WARNING, logger="halo"):
+    with pytest.warns(
+        halo.io.SegmentationWarning,
+        match=r"% of the transcripts of 'transcripts' \(\d+ of \d+\) fall outside image 'dapi'",
+    ):
         halo.tl.segment(tiny, method="expansion", progress=False)
     assignment, expected = _assignment(tiny), _assignment(clean)
     assert (assignment[np.r_[outside, nan]] == 0).all()
     rest = np.setdiff1d(np.arange(assignment.size), np.r_[outside, nan])
     np.testing.assert_array_equal(assignment[rest], expected[rest])
-    assert "fall outside image 'dapi'" in caplog.text
 
 
 def test_no_transcript_on_the_image_is_refused(tiny):
@@ -453,3 +454,80 @@ def test_image_without_nuclei_is_an_error_that_writes_nothing(tiny):
     with pytest.raises(ValueError, match="No nuclei found in image 'dapi'.*threshold"):
         halo.tl.segment(tiny, method="expansion", progress=False)
     assert _elements(tiny) == before
+
+
+# ---------------------------------------------------------------- sanity warnings on runs that succeed
+
+
+def _sanity_warnings(sdata, **kwargs) -> list[str]:
+    """The SegmentationWarnings of a run that succeeds."""
+    import warnings
+
+    kwargs.setdefault("method", "expansion")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        halo.tl.segment(sdata, progress=False, **kwargs)
+    return [str(w.message) for w in caught if issubclass(w.category, halo.io.SegmentationWarning)]
+
+
+@pytest.mark.parametrize("method", ["expansion", "halo"])
+def test_a_plausible_run_warns_of_nothing(method):
+    assert _sanity_warnings(halo.datasets.synthetic(seed=0), method=method) == []
+
+
+def test_a_flat_nuclear_image_is_named_with_its_percentiles(tiny):
+    rng = np.random.default_rng(0)
+    _with_image(tiny, rng.integers(78, 85, (1, *tiny["dapi"].shape[1:]), dtype=np.uint8), c_coords=["DAPI"])
+    found = " ".join(_sanity_warnings(tiny, nucleus_options={"threshold": 0.5}))
+    assert "Image 'dapi' channel 'DAPI' is nearly flat: its 1st and 99.9th percentiles are 78 and 84" in found
+
+
+def test_a_saturated_nuclear_image_is_named_with_its_share(tiny):
+    data = tiny["dapi"].data.compute().copy()
+    data[:, : data.shape[1] // 4] = np.iinfo(np.uint16).max  # a quarter of the rows at the maximum
+    _with_image(tiny, data, c_coords=["DAPI"])
+    assert any("is saturated: 25% of its pixels" in w for w in _sanity_warnings(tiny))
+
+
+def test_few_cells_and_most_transcripts_unassigned_are_named_with_the_numbers():
+    sdata = halo.datasets.synthetic(seed=0)
+    data = sdata["dapi"].data.compute().copy()
+    data[:, :, data.shape[2] // 10 :] = np.percentile(data, 5)  # nuclei in a tenth of the field, transcripts everywhere
+    _with_image(sdata, data, c_coords=["DAPI"])
+    found = _sanity_warnings(sdata)
+    n_cells = len(sdata["halo_boundaries"])
+    assert any(w.startswith(f"Found {n_cells} cells, where the transcripts cover about") for w in found), found
+    assigned = sdata["halo_table"].uns["halo"]["summary"]
+    share = f"{assigned['n_assigned'] / assigned['n_kept']:.1%}"
+    assert any(w.startswith(f"Only {share} of the {assigned['n_kept']} kept transcripts lie in a cell") for w in found)
+
+
+def test_a_wrong_pixel_size_shows_in_the_nucleus_areas(tiny):
+    found = _sanity_warnings(tiny, um_per_px=0.1)  # the image has 0.2125 um pixels
+    assert any("far from the 10-200 um^2 of real nuclei: the pixel size is likely wrong" in w for w in found), found
+
+
+def test_points_in_pixels_with_an_identity_transformation_on_a_vendor_sized_image():
+    sdata = halo.datasets.synthetic(size_um=(440.0, 30.0), seed=1)  # 2071 px wide
+    frame = sdata["transcripts"].compute()
+    matrix = halo.io.affine_between(sdata, "transcripts", "dapi")
+    frame[["x", "y"]] = halo.io.apply_affine(matrix, frame[["x", "y"]].to_numpy())  # now in image pixels
+    sdata["transcripts"] = PointsModel.parse(
+        frame, coordinates={"x": "x", "y": "y"}, feature_key="feature_name", transformations={"global": Identity()}
+    )
+    found = _sanity_warnings(sdata)
+    assert any("with an identity transformation, so halo reads them as micrometres" in w for w in found), found
+    assert not any("identity" in w for w in _sanity_warnings(sdata, um_per_px=0.2125, key_added="given"))
+
+
+def test_segment_logs_one_summary_line(tiny, caplog):
+    with caplog.at_level(logging.INFO, logger="halo"):
+        halo.tl.segment(tiny, method="expansion", progress=False)
+    table = tiny["halo_table"]
+    summary = table.uns["halo"]["summary"]
+    share = 100 * summary["n_assigned"] / summary["n_kept"]
+    line = (
+        f"segmented {table.n_obs} cells under key_added='halo': {share:.1f}% of {summary['n_kept']} kept transcripts "
+        f"assigned, median cell area {np.median(table.obs['area_um2']):.0f} um2"
+    )
+    assert [r for r in caplog.records if r.getMessage().startswith(line)], caplog.text

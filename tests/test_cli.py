@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from spatialdata import read_zarr
 
@@ -113,3 +115,38 @@ def test_segment_on_a_local_cluster_with_a_scratch_folder(store, tmp_path, capsy
     sdata = read_zarr(store)
     assert sdata["halo_table"].n_obs == len(sdata["halo_boundaries"]) > 0
     assert list(scratch.iterdir()) == []  # temporary files removed
+
+
+def test_version_and_help_show_each_default_once(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out.strip() == f"halo {halo.__version__}"
+    with pytest.raises(SystemExit):
+        main(["segment", "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    assert text.count("(default: 500.0)") == 1 and "--tile-um" in text
+    assert text.count("default:") == text.count("(default:")  # no default written a second way
+    for name in ("--expansion-um", "--max-reach-um", "--nuclei-source", "--min-qv", "--nucleus-option", "--plugin"):
+        assert name in text
+
+
+def test_the_flags_are_the_options_of_segment():
+    from dataclasses import fields
+
+    from halo.__main__ import _parser
+
+    flags = {a.dest for a in _parser()._subparsers._group_actions[0].choices["segment"]._actions}
+    options = {f.name for f in fields(halo.tl.SegmentOptions)}
+    assert options - {"client", "progress"} <= flags  # --scheduler and --quiet stand for those two
+    defaults = {f.name: f.default for f in fields(halo.tl.SegmentOptions) if f.name in flags}
+    parsed = vars(_parser().parse_args(["segment", "x.zarr"]))
+    assert {k: parsed[k] for k in defaults if k != "nucleus_options"} == {
+        k: v for k, v in defaults.items() if k != "nucleus_options"
+    }
+
+
+def test_reading_a_store_with_labels_logs_no_third_party_noise(store, caplog):
+    with caplog.at_level(logging.DEBUG):
+        assert main(["-v", "segment", str(store), "--method", "expansion", "-q"]) == 0
+    assert "no parent found" not in caplog.text
+    assert "segmented" in caplog.text  # halo's own messages, with -v

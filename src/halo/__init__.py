@@ -6,6 +6,10 @@ import importlib
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
+from . import _logging
+
+_logging.setup()
+
 try:
     __version__ = version("halo")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree without install

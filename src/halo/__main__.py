@@ -105,9 +105,8 @@ def _first_sentence(text: str) -> str:
 def _demo(args: argparse.Namespace) -> int:
     import shutil
 
-    from spatialdata import read_zarr
-
     import halo
+    from halo.io import read_store
 
     out = Path(args.output)
     if out.exists():
@@ -117,7 +116,7 @@ def _demo(args: argparse.Namespace) -> int:
         shutil.rmtree(out)
     sdata = halo.datasets.synthetic(seed=args.seed)
     sdata.write(out)
-    sdata = read_zarr(out)
+    sdata = read_store(out)
     start = time.perf_counter()
     halo.tl.segment(sdata, key_added=args.key_added, progress=not args.quiet)
     sys.stdout.write(f"wrote to {out}:\n{_summary(sdata, args.key_added, time.perf_counter() - start)}\n")
@@ -134,9 +133,8 @@ def _client(scheduler: str | None):
 
 
 def _segment(args: argparse.Namespace) -> int:
-    from spatialdata import read_zarr
-
     import halo
+    from halo.io import read_store
 
     if not Path(args.path).exists():
         logger.error("%s does not exist; give the path of a SpatialData zarr store", args.path)
@@ -151,7 +149,7 @@ def _segment(args: argparse.Namespace) -> int:
     }
     options["nucleus_options"] = dict(args.nucleus_options)
     options["progress"] = not args.quiet
-    sdata = read_zarr(args.path)
+    sdata = read_store(args.path)
     options["client"] = _client(args.scheduler)
     start = time.perf_counter()
     if args.per_fov:
@@ -241,9 +239,9 @@ def main(argv: list[str] | None = None) -> int:
         logger.error("could not import a plug-in: %s", error)
         return 1
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
-    if not args.verbose:  # ome-zarr warns "no parent found" for every labels element spatialdata reads: benign
-        logging.getLogger("ome_zarr").setLevel(logging.ERROR)
+    level = logging.INFO if args.verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(message)s")
+    logging.getLogger("halo").setLevel(level)
     try:
         return args.run(args)
     except (ValueError, KeyError, FileNotFoundError) as error:  # bad input: say why, no traceback unless -v

@@ -7,6 +7,7 @@ from ._options import SegmentOptions, option_docs, parameters_section
 from ._plan import Plan, plan_run
 from ._resolve import Inputs, resolve_inputs
 from ._run import Outcome, run_plan, scratch_folder
+from ._sanity import check_inputs, check_results
 from ._write import write_results
 
 __all__ = [
@@ -14,6 +15,8 @@ __all__ = [
     "Outcome",
     "Plan",
     "SegmentOptions",
+    "check_inputs",
+    "check_results",
     "option_docs",
     "parameters_section",
     "plan_run",

@@ -15,6 +15,9 @@ from ..methods import METHODS, Method, NucleusSource, Slide, nucleus_source_for
 from ._options import SegmentOptions
 from ._resolve import Inputs
 
+OCCUPANCY_BIN_UM = 10.0
+"""Side of the bins in which the transcripts' coverage of the slide is counted (for the sanity checks)."""
+
 if TYPE_CHECKING:
     from spatialdata import SpatialData
 
@@ -60,7 +63,7 @@ def plan_run(sdata: SpatialData, inputs: Inputs, options: SegmentOptions, scratc
     transcripts = hio.partition_transcripts(
         sdata.points[inputs.points_key], inputs.transcripts, scratch, slide_shape=grid.shape, core_px=core_px,
         on_part=None if embedding is None else lambda x, y, g: embedding.add(x * um, y * um, g),
-        progress=options.progress,
+        occupancy_bin_px=OCCUPANCY_BIN_UM / grid.um_per_px, progress=options.progress,
     )  # fmt: skip
     hio.check_transcripts_on_image(
         inputs.points_key, inputs.image.key, transcripts.n_kept, transcripts.dropped["outside"], grid.shape

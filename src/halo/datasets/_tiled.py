@@ -159,8 +159,6 @@ def tiled_slide(
     describes the layout: ``block_px``, the grid of field indices (``-1`` = glass) and orientations, and the
     archetype and seed of each field, so any block can be simulated again.
     """
-    import spatialdata
-
     path = Path(path)
     settings = platform_settings(platform)
     width_um, height_um = (float(size_um), float(size_um)) if np.isscalar(size_um) else map(float, size_um)
@@ -197,7 +195,9 @@ def tiled_slide(
         "tiled slide %s: %s px, %d x %d blocks of %d px, %d distinct fields, in %.1f s",
         path, shape, *grid, block_px, n_fields, time.perf_counter() - start,
     )  # fmt: skip
-    return spatialdata.read_zarr(path)
+    from ..io import read_store
+
+    return read_store(path)
 
 
 def _check(path, width_um, height_um, block_um, tissue_fraction, n_distinct, chunk_px, overwrite, archetypes) -> None:

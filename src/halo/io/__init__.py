@@ -21,6 +21,7 @@ from ._segmentation import (
     UNASSIGNED,
     Segmentation,
     SegmentationNames,
+    SegmentationWarning,
     assigned_counts,
     provenance_value,
     read_segmentation,
@@ -35,9 +36,22 @@ from ._transcripts import (
     feature_key_of,
     load_transcripts,
 )
-from ._validate import check_image_size, check_outputs_are_halos, check_sdata, check_transcripts_on_image
+from ._validate import (
+    check_image_size,
+    check_outputs_are_halos,
+    check_sdata,
+    check_transcripts_on_image,
+    find_stacklevel,
+)
 from ._vendors import VENDORS, FieldOfView, InputOptions, VendorDefaults, detect_vendor, fields_of_view, vendor_options
-from ._write import check_key_added, check_writable, is_backed, recover_interrupted_write, write_elements
+from ._write import (
+    check_key_added,
+    check_writable,
+    is_backed,
+    read_store,
+    recover_interrupted_write,
+    write_elements,
+)
 
 __all__ = [
     "DEFAULT_CONTROL_PATTERN",
@@ -50,6 +64,7 @@ __all__ = [
     "NuclearImage",
     "Segmentation",
     "SegmentationNames",
+    "SegmentationWarning",
     "Transcripts",
     "VendorDefaults",
     "affine_between",
@@ -67,6 +82,7 @@ __all__ = [
     "pixel_size_um",
     "pyramid_levels",
     "read_segmentation",
+    "read_store",
     "recover_interrupted_write",
     "segmentations",
     "vendor_options",
@@ -85,6 +101,7 @@ _INTERNAL = (
     check_writable,
     control_mask,
     feature_key_of,
+    find_stacklevel,
     is_backed,
     partition_transcripts,
     provenance_value,

@@ -27,6 +27,13 @@ UNASSIGNED = 0
 """Cell id of a transcript that lies in no cell (or was dropped as a control or of low quality)."""
 
 
+class SegmentationWarning(UserWarning):
+    """An input or a result that looks wrong: the warning gives the numbers and the likely fix.
+
+    Silence one kind with ``warnings.filterwarnings("ignore", "<start of its message>", SegmentationWarning)``.
+    """
+
+
 @dataclass(frozen=True)
 class SegmentationNames:
     """The names of what one segmentation wrote (or will write) under ``key_added``."""

@@ -7,9 +7,10 @@ Every error names the element, says what is wrong, and what to do instead. The o
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import TYPE_CHECKING, Any
 
-from ._segmentation import SegmentationNames, written_by_halo
+from ._segmentation import SegmentationNames, SegmentationWarning, written_by_halo
 
 if TYPE_CHECKING:
     from spatialdata import SpatialData
@@ -18,6 +19,19 @@ logger = logging.getLogger(__name__)
 
 #: Share of kept transcripts outside the image above which halo warns that the registration may be off.
 OUTSIDE_WARNING_SHARE = 0.05
+
+
+def find_stacklevel() -> int:
+    """The stack level of the first frame outside halo: warnings point at the user's call."""
+    import inspect
+    from pathlib import Path
+
+    package = str(Path(__file__).resolve().parents[1])
+    level, frame = 0, inspect.currentframe()
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        level += 1
+        frame = frame.f_back
+    return level
 
 
 def check_sdata(sdata: Any) -> None:
@@ -91,11 +105,11 @@ def check_transcripts_on_image(points_key: str, image_key: str, n_inside: int, n
     """
     n_kept = n_inside + n_outside
     if n_kept == 0:
-        logger.warning(
-            "points %r have no transcript left to count (empty, or all dropped by the filters): "
-            "cells are drawn from the nuclei alone and have zero counts.",
-            points_key,
+        msg = (
+            f"Points {points_key!r} have no transcript left to count (empty, or all dropped by `control_pattern=` "
+            "and `min_qv=`): cells are drawn from the nuclei alone and have zero counts."
         )
+        warnings.warn(msg, SegmentationWarning, stacklevel=find_stacklevel())
         return
     if n_inside == 0:
         msg = (
@@ -106,8 +120,9 @@ def check_transcripts_on_image(points_key: str, image_key: str, n_inside: int, n
         raise ValueError(msg)
     share_outside = n_outside / n_kept
     if share_outside > OUTSIDE_WARNING_SHARE:
-        logger.warning(
-            "%.1f%% of the transcripts of %r fall outside image %r and are left unassigned; "
-            "check the transformations if the image should cover them.",
-            100 * share_outside, points_key, image_key,
-        )  # fmt: skip
+        msg = (
+            f"{100 * share_outside:.1f}% of the transcripts of {points_key!r} ({n_outside} of {n_kept}) fall outside "
+            f"image {image_key!r} and are left unassigned; check the two elements' transformations (and "
+            "`um_per_px=`) if the image should cover them."
+        )
+        warnings.warn(msg, SegmentationWarning, stacklevel=find_stacklevel())

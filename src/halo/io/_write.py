@@ -287,8 +287,23 @@ def _read_journal(root: Path) -> dict[str, Any] | None:
         return {"phase": "staging", "elements": {}}
 
 
-def _reload(sdata: SpatialData, name: str, kind: str) -> None:
-    """Replace the in-memory element by the (lazy) copy on disk."""
+def read_store(path: str | os.PathLike, **kwargs: Any) -> SpatialData:
+    """``spatialdata.read_zarr`` without ome-zarr's "no parent found" message for every labels element it reads.
+
+    The message is benign (spatialdata's labels have no parent image in ome-zarr's sense), but it floods the user's
+    output each time halo reads a store for them.
+    """
     from spatialdata import read_zarr
 
-    sdata[name] = read_zarr(sdata.path, selection=(kind,))[name]
+    noisy = logging.getLogger("ome_zarr.reader")
+    level = noisy.level
+    noisy.setLevel(logging.ERROR)
+    try:
+        return read_zarr(path, **kwargs)
+    finally:
+        noisy.setLevel(level)
+
+
+def _reload(sdata: SpatialData, name: str, kind: str) -> None:
+    """Replace the in-memory element by the (lazy) copy on disk."""
+    sdata[name] = read_store(sdata.path, selection=(kind,))[name]

@@ -114,6 +114,8 @@ class DapiStatistics:
     low: float
     high: float
     threshold: float
+    saturated: float = 0.0
+    """Share of the sampled pixels at the largest value of the image's integer type (0 for floats)."""
 
 
 def stain_range(values: np.ndarray) -> tuple[np.float64, np.float64]:
@@ -135,7 +137,10 @@ def dapi_statistics(overview, options: NucleusOptions, *, max_pixels: int = 16_0
     from skimage.filters import threshold_otsu
 
     step = max(1, int(np.ceil(np.sqrt(overview.shape[0] * overview.shape[1] / max_pixels))))
-    sample = np.asarray(overview[::step, ::step]).astype(np.float32)
+    raw = np.asarray(overview[::step, ::step])
+    saturated = float((raw == np.iinfo(raw.dtype).max).mean()) if np.issubdtype(raw.dtype, np.integer) else 0.0
+    sample = raw.astype(np.float32)
+    del raw
     finite = sample[np.isfinite(sample)]
     low, high = stain_range(finite)
     threshold = options.threshold
@@ -144,7 +149,7 @@ def dapi_statistics(overview, options: NucleusOptions, *, max_pixels: int = 16_0
         otsu = float(threshold_otsu(normalised)) if np.ptp(normalised) > 0 else 0.5
         threshold = min(otsu * options.threshold_factor, 0.99)
     logger.info("DAPI normalisation: low %.4g, high %.4g, threshold %.3f", low, high, threshold)
-    return DapiStatistics(low=float(low), high=float(high), threshold=float(threshold))
+    return DapiStatistics(low=float(low), high=float(high), threshold=float(threshold), saturated=saturated)
 
 
 def detect_nuclei(

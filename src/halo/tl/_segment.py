@@ -8,8 +8,12 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from .._pipeline import (
     SegmentOptions,
+    check_inputs,
+    check_results,
     parameters_section,
     plan_run,
     resolve_inputs,
@@ -82,15 +86,15 @@ def segment_with(sdata: SpatialData, options: SegmentOptions | Mapping[str, Any]
     inputs = resolve_inputs(sdata, options)
     with scratch_folder(options.scratch_dir) as scratch:
         plan = plan_run(sdata, inputs, options, scratch, start=start)
+        check_inputs(inputs, plan, options)
         outcome = run_plan(plan, options, scratch)
-        clock = time.perf_counter()
+        check_results(inputs, plan, outcome)
         names = write_results(sdata, inputs, plan, outcome, options)
-    timings = {**plan.seconds, **outcome.seconds}
+    area = outcome.stitched.per_cell["area_px"] * inputs.grid.um_per_px**2
     logger.info(
-        "segmented %d cells in %d tiles; %.1f%% of kept transcripts assigned; %.1f s (%s, write %.1f s)",
-        outcome.stitched.n_cells, len(plan.tiles), 100 * outcome.n_assigned / max(plan.transcripts.n_kept, 1),
-        time.perf_counter() - start, ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()),
-        time.perf_counter() - clock,
+        "segmented %d cells under key_added=%r: %.1f%% of %d kept transcripts assigned, median cell area %.0f um2, "
+        "%.1f s", outcome.stitched.n_cells, names.key_added, 100 * outcome.n_assigned / max(plan.transcripts.n_kept, 1),
+        plan.transcripts.n_kept, float(np.median(area)), time.perf_counter() - start,
     )  # fmt: skip
     return names
 
