@@ -204,3 +204,15 @@ def test_segmentation_reads_a_coarser_pyramid_level_for_large_views(two_segmenta
         np.testing.assert_array_equal(full.images[0].get_array(), flat.data[0, BOX[1] : BOX[3], BOX[0] : BOX[2]])
     finally:
         sdata.images["dapi"] = flat
+
+
+def test_genes_outside_the_panel_are_named(two_segmentations):
+    sdata = two_segmentations
+    panel = list(sdata["halo_table"].var_names)
+    with pytest.warns(UserWarning, match=r"genes \['NOPE'\] are not in the panel of 'halo_table'"):
+        ax = halo.pl.segmentation(sdata, region=BOX, genes=[panel[0], "NOPE"])
+    assert "NOPE" not in {c.get_label() for c in ax.collections}
+    with pytest.raises(ValueError, match=r"None of genes=\['NOPE'\] is in the panel of 'halo_table'"):
+        halo.pl.segmentation(sdata, genes=["NOPE"])
+    with pytest.raises(ValueError, match="color must be 'gene', 'cell' or a column of 'halo_table'.obs"):
+        halo.pl.segmentation(sdata, color="leiden")  # no clustering yet

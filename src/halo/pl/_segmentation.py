@@ -125,6 +125,8 @@ def segmentation(
             f"color must be 'gene', 'cell' or a column of {seg.table!r}.obs ({list(table.obs.columns)}); got {color!r}."
         )
         raise ValueError(msg)
+    if genes is not None:
+        genes = _panel_genes(genes, table.var_names, seg.table)
     shape = image_shape(sdata, seg.image_key)
     box = pixel_box(sdata, seg, region, region_units, shape)
     if ax is None:
@@ -163,6 +165,23 @@ def segmentation(
     if legend and (color == "gene" or genes is not None or show_nuclei):
         ax.legend(loc="upper right", fontsize="x-small", markerscale=3, framealpha=0.8)
     return ax
+
+
+def _panel_genes(genes: Sequence[str], panel, table_key: str) -> list[str]:
+    """``genes`` that the panel has; a warning names the others, an error when none is there."""
+    import warnings
+
+    if isinstance(genes, str):
+        genes = [genes]
+    genes = [str(g) for g in genes]
+    known = set(panel)
+    unknown = [g for g in genes if g not in known]
+    if len(unknown) == len(genes):
+        msg = f"None of genes={genes} is in the panel of {table_key!r} ({len(known)} genes, e.g. {list(panel[:5])})."
+        raise ValueError(msg)
+    if unknown:
+        warnings.warn(f"genes {unknown} are not in the panel of {table_key!r}; drawn: the others.", stacklevel=3)
+    return [g for g in genes if g in known]
 
 
 def _scatter_by_gene(ax, frame, genes, n_top_genes, point_size):
