@@ -52,6 +52,7 @@ from ._write import (
     recover_interrupted_write,
     write_elements,
 )
+from ._xenium_ranger import XeniumRangerFiles, write_xenium_ranger
 
 __all__ = [
     "DEFAULT_CONTROL_PATTERN",
@@ -67,6 +68,7 @@ __all__ = [
     "SegmentationWarning",
     "Transcripts",
     "VendorDefaults",
+    "XeniumRangerFiles",
     "affine_between",
     "apply_affine",
     "assigned_counts",
@@ -86,6 +88,7 @@ __all__ = [
     "recover_interrupted_write",
     "segmentations",
     "vendor_options",
+    "write_xenium_ranger",
 ]
 
 # Used by halo's own packages; not part of the public API (not in __all__, not documented).
