@@ -21,7 +21,7 @@ SRC = ROOT / "src" / "halo"
 
 #: Top-level package -> the packages of halo it may import (module-level or inside functions).
 ALLOWED = {
-    "tl": {"_pipeline", "io", "methods"},
+    "tl": {"_pipeline", "io", "methods", "_tiling"},
     "_pipeline": {"methods", "model", "io", "_geometry", "_tiling", "_memory"},
     "methods": {"model", "io", "_geometry", "_tiling"},
     "model": {"_geometry", "_tiling"},
