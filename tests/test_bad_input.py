@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+import spatialdata
+from packaging.version import Version
 from spatialdata import read_zarr
 from spatialdata.models import Image2DModel, Image3DModel, Labels2DModel, PointsModel, ShapesModel, TableModel
 from spatialdata.transformations import Identity, Scale, get_transformation, set_transformation
@@ -297,7 +299,14 @@ def test_points_without_any_transformation_are_refused(tiny):
 
 
 def test_float_nucleus_labels_are_refused(tiny):
-    tiny["float_nuclei"] = tiny["true_nuclei"].astype(np.float32)
+    floats = tiny["true_nuclei"].astype(np.float32)
+    if Version(spatialdata.__version__) >= Version("0.8"):
+        # spatialdata 0.8 refuses float labels itself, when they are added and when a store holding them is read:
+        # they cannot reach halo there. On 0.7 they can, and halo refuses them.
+        with pytest.raises(ValueError, match="Labels must have an integer dtype, found float32"):
+            tiny["float_nuclei"] = floats
+        return
+    tiny["float_nuclei"] = floats
     _refused(
         tiny, r"Labels 'float_nuclei' have dtype float32; nucleus labels must be integers", nuclei_key="float_nuclei"
     )

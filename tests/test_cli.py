@@ -79,9 +79,9 @@ def test_console_script_is_declared():
 
 
 def test_segment_per_fov_on_a_cosmx_store(tmp_path, capsys, caplog):
-    spatialdata_io = pytest.importorskip("spatialdata_io")
+    pytest.importorskip("spatialdata_io")
     from tests.conftest import transcripts_in_pixels
-    from tests.vendor_folders import write_cosmx_folder
+    from tests.vendor_folders import read_cosmx, write_cosmx_folder
 
     fovs = {}
     for fov, offset in ((1, (0.0, 0.0)), (2, (600.0, 0.0))):
@@ -94,7 +94,7 @@ def test_segment_per_fov_on_a_cosmx_store(tmp_path, capsys, caplog):
             "transcripts": transcripts[["x_local_px", "y_local_px", "target"]],
             "offset_px": offset,
         }
-    spatialdata_io.cosmx(write_cosmx_folder(tmp_path / "cosmx", fovs=fovs)).write(tmp_path / "cosmx.zarr")
+    read_cosmx(write_cosmx_folder(tmp_path / "cosmx", fovs=fovs)).write(tmp_path / "cosmx.zarr")
 
     assert main(["segment", str(tmp_path / "cosmx.zarr"), "-q"]) == 1
     assert "--per-fov" in caplog.text  # several FOVs: the error says what to do

@@ -15,6 +15,9 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from spatialdata import read_zarr
+
+from tests.conftest import HAS_TORCH, NEEDS_TORCH
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src" / "halo"
@@ -119,6 +122,7 @@ def test_private_packages_start_with_an_underscore():
 
 
 def test_a_segmentation_loads_no_training_simulator_or_metrics_code(tmp_path, small_sdata):
+    pytest.importorskip("torch", reason=NEEDS_TORCH)  # the default method: the network, in a subprocess
     store = tmp_path / "small.zarr"
     small_sdata.write(store)
     script = textwrap.dedent(f"""
@@ -136,6 +140,34 @@ def test_a_segmentation_loads_no_training_simulator_or_metrics_code(tmp_path, sm
     assert "halo.model" in loaded and "halo.tl" in loaded  # the segmentation ran the network
     forbidden = [m for m in loaded if m.split(".")[1:2] in (["training"], ["datasets"], ["metrics"], ["pl"])]
     assert not forbidden, forbidden
+
+
+def test_everything_but_the_network_runs_without_torch(tmp_path):
+    """The Python 3.12 CI leg has no torch: nuclear expansion, io, plots, datasets and metrics never import it."""
+    store = tmp_path / "small.zarr"
+    script = textwrap.dedent(f"""
+        import sys
+        sys.modules["torch"] = None  # any `import torch` now fails, as where torch is not installed
+        import matplotlib
+        matplotlib.use("Agg")
+        from spatialdata import read_zarr
+        import halo
+        import halo.io, halo.methods, halo.tl
+        halo.datasets.synthetic(size_um=(60.0, 50.0), seed=3).write({str(store)!r})
+        sdata = read_zarr({str(store)!r})
+        halo.tl.segment(sdata, method="expansion", progress=False)  # and writes to the store
+        halo.pl.qc(sdata, keys="halo")
+        halo.pl.segmentation(sdata, key_added="halo")
+        truth = sdata["true_cells"].data.compute()
+        print(halo.metrics.match_instances(truth, truth).f1)
+        print(sorted(m for m in sys.modules if m.startswith("halo")))
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    f1, loaded = (eval(line) for line in result.stdout.strip().splitlines()[-2:])  # noqa: S307
+    assert f1 == 1.0
+    assert "halo_boundaries" in read_zarr(store).shapes
+    assert not [m for m in loaded if m.split(".")[1:2] in (["model"], ["training"])]
 
 
 def _distribution(requirement: str) -> str:
@@ -160,6 +192,8 @@ def test_dependencies_are_exactly_what_src_imports():
                 imported.add(node.module.split(".")[0])
     imported -= set(sys.stdlib_module_names) | {"halo"}
     distributions = packages_distributions()
+    if not HAS_TORCH:  # the Python 3.12 CI leg (see conftest.py): the module of distribution "torch" is "torch"
+        distributions["torch"] = ["torch"]
     missing = {m for m in imported if m not in distributions}
     assert not missing, f"imported by src but not installed: {missing}"
     needed = {distributions[m][0].lower().replace("_", "-") for m in imported}

@@ -11,6 +11,7 @@ from halo.io._transcripts import control_mask
 from tests.conftest import transcripts_in_pixels
 from tests.vendor_folders import (
     XENIUM_READER_KWARGS,
+    read_cosmx,
     write_cosmx_folder,
     write_merscope_folder,
     write_xenium_folder,
@@ -111,7 +112,7 @@ def _cosmx_fov(seed):
 
 
 def test_minimal_cosmx_folder_is_segmented_per_fov(tmp_path):
-    spatialdata_io = pytest.importorskip("spatialdata_io")
+    pytest.importorskip("spatialdata_io")
     from spatialdata.transformations import get_transformation
 
     fovs = {1: _cosmx_fov(21), 2: _cosmx_fov(22)}
@@ -119,7 +120,7 @@ def test_minimal_cosmx_folder_is_segmented_per_fov(tmp_path):
     folder = write_cosmx_folder(
         tmp_path / "cosmx", fovs={f: {**spec, "offset_px": offsets[f]} for f, (_, spec) in fovs.items()}
     )
-    sdata = spatialdata_io.cosmx(folder)
+    sdata = read_cosmx(folder)
     with pytest.raises(ValueError, match="segment_fovs"):
         halo.tl.segment(sdata, progress=False)
     written = halo.tl.segment_fovs(sdata, progress=False)

@@ -38,6 +38,7 @@ MERSCOPE and CosMx
 micron-to-mosaic transform and ``detected_transcripts.csv``); :func:`write_cosmx_folder` writes a flat-file
 export for ``spatialdata_io.cosmx(path)`` (counts, metadata, FOV positions, transcripts, ``CellComposite`` and
 ``CellLabels`` per FOV). Both are called with the reader's default arguments; see their docstrings for the files.
+Read a CosMx folder with :func:`read_cosmx`, which works around a bug of spatialdata-io 0.7.1 with anndata 0.13.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ __all__ = [
     "XENIUM_CONTROL_FEATURES",
     "XENIUM_READER_KWARGS",
     "XENIUM_SW_VERSION",
+    "read_cosmx",
     "write_cosmx_folder",
     "write_merscope_folder",
     "write_xenium_folder",
@@ -465,6 +467,31 @@ COSMX_CONTROL_FEATURES: tuple[str, ...] = ("NegPrb1", "NegPrb5", "SystemControl1
 
 #: Channel of the nuclear stain in the RGB ``CellComposite`` images written here (blue, as in CosMx composites).
 COSMX_DAPI_CHANNEL = 2
+
+
+def read_cosmx(path: str | Path):
+    """``spatialdata_io.cosmx(path)``, also where that reader fails on the installed anndata.
+
+    spatialdata-io 0.7.1's reader builds its table with ``AnnData(X, dtype=...)``, a keyword that anndata 0.13
+    removed (a ``TypeError``): the Python 3.12 CI leg has both. Where ``AnnData`` takes no ``dtype``, the reader is
+    given, for this call only, an ``AnnData`` that casts ``X`` to that dtype first, as older anndata did: the object
+    read is the one the reader makes with anndata 0.12. Elsewhere the reader runs untouched.
+    """
+    import inspect
+    from unittest import mock
+
+    import anndata
+    import spatialdata_io
+    from spatialdata_io.readers import cosmx as reader
+
+    if "dtype" in inspect.signature(anndata.AnnData.__init__).parameters:
+        return spatialdata_io.cosmx(path)
+
+    def anndata_with_dtype(X=None, *args, dtype=None, **kwargs):  # noqa: N803 - AnnData's own name
+        return anndata.AnnData(X if X is None or dtype is None else X.astype(dtype), *args, **kwargs)
+
+    with mock.patch.object(reader, "AnnData", anndata_with_dtype):
+        return spatialdata_io.cosmx(path)
 
 
 def write_cosmx_folder(

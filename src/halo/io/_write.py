@@ -151,7 +151,8 @@ def tables_written_unsharded() -> Iterator[None]:
 
     anndata 0.12 warns "zarr v3 autosharding will be the default in the next minor release" for each array it
     writes while its ``auto_shard_zarr_v3`` setting is unset: a dozen lines for one table in the user's notebook.
-    Unset means unsharded today, so halo sets it to that for its own writes; a choice the user made is kept.
+    Unset means unsharded today, so halo sets it to that for its own writes; a choice the user made is kept, and so
+    is anndata 0.13's default (sharded, ``True``), which gives no warning.
     """
     import anndata as ad
 
