@@ -131,7 +131,7 @@ def _gather(client, tasks, progress):
 @contextlib.contextmanager
 def _torch_threads_kept():
     """Tiles run torch single-threaded in parallel (see ``predict_batch``); give the user's setting back after."""
-    if "torch" not in sys.modules:
+    if sys.modules.get("torch") is None:  # never imported (None: its import is blocked), so nothing to restore
         yield
         return
     import torch
