@@ -27,7 +27,6 @@ import json
 import logging
 import os
 import platform
-import sys
 import time
 from collections.abc import Callable
 from functools import partial
@@ -37,8 +36,6 @@ import numpy as np
 import pandas as pd
 
 import halo
-
-sys.path.insert(0, str(Path(__file__).parent))
 
 logger = logging.getLogger("halo.benchmarks.accuracy")
 ROOT = Path(__file__).resolve().parents[1]
@@ -181,7 +178,7 @@ def _finite(value: float) -> float:
 
 def score_real(methods: dict[str, Callable], *, merscope: bool = True) -> tuple[list[dict], list[dict]]:
     """Reference-free scores of every method on the real crops, and :func:`mecr_interval` of halo on each."""
-    from real_data import breast_markers, merscope_brain_crop, merscope_keys, xenium_breast_crop
+    from halo.datasets import breast_markers, merscope_brain_crop, merscope_keys, xenium_breast_crop
 
     markers = halo.metrics.merge_marker_types(breast_markers(as_lists=True)["pos"], BREAST_GROUPS)
     crops = [("xenium_breast", xenium_breast_crop, "morphology_focus", "transcripts", markers)]
@@ -292,7 +289,7 @@ def main(argv: list[str] | None = None) -> dict:
     simulated_methods = {**METHODS, **TRUE_NUCLEI_METHODS}
     archetypes = args.archetypes.split(",") if args.archetypes else halo.datasets.ARCHETYPES
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
-    for noisy in ("halo.tl", "halo.io", "halo.methods", "halo._pipeline", "halo.datasets", "distributed", "real_data"):
+    for noisy in ("halo.tl", "halo.io", "halo.methods", "halo._pipeline", "halo.datasets", "distributed"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     seeds = HELD_OUT_SEEDS[:1] if args.quick else HELD_OUT_SEEDS
     size = QUICK_FIELD_UM if args.quick else FIELD_UM
