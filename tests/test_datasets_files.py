@@ -206,7 +206,7 @@ def test_the_getting_started_recipe_runs_as_written():
     code = section.split("```python\n", 1)[1].split("```", 1)[0]
     namespace: dict = {}
     exec(compile(code, "getting_started.md", "exec"), namespace)  # noqa: S102
-    sdata = namespace["sdata"]
+    sdata = namespace["crop"]
     reference = halo.datasets.xenium_breast_crop()
     assert len(sdata["transcripts"]) == len(reference["transcripts"]) == 186_146
     seg = halo.io.read_segmentation(sdata, "halo")
