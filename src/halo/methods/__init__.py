@@ -12,6 +12,7 @@ from ._nuclei import (
     nuclei_from_labels,
     nuclei_from_probability,
 )
+from ._nuclei_network import nuclei_from_network
 
 METHODS = ("halo", "expansion")
 
@@ -28,6 +29,7 @@ __all__ = [
     "detect_nuclei",
     "expand_nuclei",
     "nuclei_from_labels",
+    "nuclei_from_network",
     "nuclei_from_probability",
     "nucleus_distance",
 ]

@@ -17,6 +17,13 @@ from ._features import (
     model_shape,
 )
 from ._net import OUTPUTS, HaloNet, NetConfig, fused_for_inference
+from ._nucleus_net import (
+    NUCLEUS_OUTPUTS,
+    NucleusNet,
+    NucleusNetConfig,
+    nucleus_net_for_inference,
+    predict_nuclei,
+)
 from ._predict import (
     PATCH_CONTEXT,
     PATCH_STRIDE,
@@ -35,6 +42,7 @@ __all__ = [
     "MODEL_UM_PER_PX",
     "N_CHANNELS",
     "N_EMBEDDING",
+    "NUCLEUS_OUTPUTS",
     "OUTPUTS",
     "PATCH_CONTEXT",
     "PATCH_STRIDE",
@@ -43,6 +51,8 @@ __all__ = [
     "EmbeddingCounts",
     "HaloNet",
     "NetConfig",
+    "NucleusNet",
+    "NucleusNetConfig",
     "SlideStatistics",
     "bin_factor",
     "for_inference",
@@ -50,11 +60,13 @@ __all__ = [
     "gene_embedding",
     "half_precision_dtype",
     "load_weights",
+    "nucleus_net_for_inference",
     "model_shape",
     "patch_reach",
     "pick_device",
     "predict",
     "predict_batch",
+    "predict_nuclei",
     "predict_region",
     "pretrained",
     "register_architecture",
