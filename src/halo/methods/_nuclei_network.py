@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._nuclei import NucleusOptions, _fill_holes, _size_filtered
+from ._nuclei import NucleusOptions, _fill_holes
 
 
 def nuclei_from_network(
@@ -43,8 +43,6 @@ def nuclei_from_network(
     from scipy import ndimage
     from skimage.segmentation import watershed
 
-    from .._geometry import relabel_sequential_ids
-
     options = NucleusOptions.from_any(options)
     outputs = np.asarray(outputs)
     if outputs.ndim != 3 or outputs.shape[0] != 2:
@@ -59,5 +57,17 @@ def nuclei_from_network(
     unseeded, n_unseeded = ndimage.label(mask & (labels == 0))
     if n_unseeded:  # too thin or faint to reach the seed threshold, yet nucleus: one of its own
         labels = np.where(unseeded > 0, unseeded + n_seeds, labels).astype(np.int32)
-    labels, _ = relabel_sequential_ids(_size_filtered(labels, options, um_per_px))
-    return labels.astype(np.int32, copy=False)
+    return _sized_and_numbered(labels, options, um_per_px)
+
+
+def _sized_and_numbered(labels: np.ndarray, options: NucleusOptions, um_per_px: float) -> np.ndarray:
+    """Labels within ``options``' area limits, renumbered ``1..n`` in the order of their old numbers.
+
+    The same as ``_size_filtered`` then ``relabel_sequential_ids``, from one count of the pixels (a third of the
+    decoder's time went to the two).
+    """
+    area = np.bincount(labels.ravel()) * um_per_px**2
+    keep = (area >= options.min_area_um2) & (area <= options.max_area_um2)
+    keep[0] = False
+    lut = np.where(keep, np.cumsum(keep), 0).astype(np.int32)
+    return lut[labels]

@@ -21,7 +21,6 @@ from ._nucleus_net import (
     NUCLEUS_OUTPUTS,
     NucleusNet,
     NucleusNetConfig,
-    nucleus_net_for_inference,
     predict_nuclei,
 )
 from ._predict import (
@@ -60,7 +59,6 @@ __all__ = [
     "gene_embedding",
     "half_precision_dtype",
     "load_weights",
-    "nucleus_net_for_inference",
     "model_shape",
     "patch_reach",
     "pick_device",

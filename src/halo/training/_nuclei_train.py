@@ -198,36 +198,44 @@ def train_nuclei(
     simulated = simulated_fields(config.seed, config.simulated_fields) if config.simulated_fraction > 0 else []
     examples = [grid_example(item) for item in validation]
     _truncate_log(output / "log.jsonl", start)
-    log = (output / "log.jsonl").open("a")
     bar = tqdm(total=config.steps, initial=start, disable=not progress, desc="nucleus network")
     tic, window = time.perf_counter(), []
-    for step in range(start, config.steps):
-        inputs, targets, masks = (torch.from_numpy(a) for a in nucleus_batch(config, step, images, simulated))
-        loss, parts = nucleus_loss(net(inputs), targets, masks, distance_weight=config.distance_weight)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-        bar.update()
-        window.append([loss.item(), *parts.tolist()])
-        done = step + 1
-        record = None
-        if done % config.log_every == 0 or done == config.steps:
-            mean = np.mean(window, axis=0)
-            record = {"step": done, "loss": mean[0], "foreground": mean[1], "distance": mean[2]}
-            window = []
-        if config.eval_every and (done % config.eval_every == 0 or done == config.steps):
-            record = (record or {"step": done}) | {"validation": _validation(net, examples, config)}
-            logger.info("step %d: validation %s", done, record["validation"])
-        if record is not None:
-            record["seconds"] = round(time.perf_counter() - tic, 1)
-            log.write(json.dumps(record) + "\n")
-        if done % config.checkpoint_every == 0 or done == config.steps:
-            log.flush()
-            _checkpoint(output, net, optimizer, schedule, done)
-    bar.close()
-    log.close()
+    with (output / "log.jsonl").open("a") as log, bar:  # closed (and flushed) however the loop ends
+        for step in range(start, config.steps):
+            batch = (torch.from_numpy(a) for a in nucleus_batch(config, step, images, simulated))
+            window.append(_step(net, optimizer, schedule, *batch, config))
+            bar.update()
+            done = step + 1
+            record = _record(done, window, net, examples, config)
+            if record is not None:
+                window = [] if "loss" in record else window
+                log.write(json.dumps(record | {"seconds": round(time.perf_counter() - tic, 1)}) + "\n")
+            if done % config.checkpoint_every == 0 or done == config.steps:
+                log.flush()
+                _checkpoint(output, net, optimizer, schedule, done)
     return _finished(output, net.eval(), examples)
+
+
+def _step(net, optimizer, schedule, inputs, targets, masks, config: NucleusTrainConfig) -> list[float]:
+    """One optimisation step; the total loss and each output's."""
+    loss, parts = nucleus_loss(net(inputs), targets, masks, distance_weight=config.distance_weight)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    schedule.step()
+    return [loss.item(), *parts.tolist()]
+
+
+def _record(done: int, window: list, net, examples: list[GridExample], config: NucleusTrainConfig) -> dict | None:
+    """The log line after step ``done``: mean losses every ``log_every`` steps, validation every ``eval_every``."""
+    record = None
+    if done % config.log_every == 0 or done == config.steps:
+        mean = np.mean(window, axis=0)
+        record = {"step": done, "loss": mean[0], "foreground": mean[1], "distance": mean[2]}
+    if config.eval_every and (done % config.eval_every == 0 or done == config.steps):
+        record = (record or {"step": done}) | {"validation": _validation(net, examples)}
+        logger.info("step %d: validation %s", done, record["validation"])
+    return record
 
 
 def _refuse_held_out(*groups: list[NucleusImage]) -> None:
@@ -237,7 +245,7 @@ def _refuse_held_out(*groups: list[NucleusImage]) -> None:
         raise ValueError(msg)
 
 
-def _validation(net, examples: list[GridExample], config: NucleusTrainConfig) -> dict[str, float]:
+def _validation(net, examples: list[GridExample]) -> dict[str, float]:
     """Pooled scores on the validation images at the network's current thresholds."""
     net.eval()
     outputs = network_outputs(net, examples)
