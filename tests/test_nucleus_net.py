@@ -239,3 +239,24 @@ def test_annotated_images_split_as_documented():
         assert item.labels.shape == item.image.shape and item.labels.max() > 0
         diameters = 2 * np.sqrt(np.bincount(item.labels.ravel())[1:] / np.pi)
         assert np.median(diameters[diameters > 0]) * item.um_per_px == pytest.approx(7.0)
+
+
+def test_shipped_nucleus_weights_find_blurred_discs():
+    from scipy import ndimage
+
+    from halo.model import pretrained
+
+    net = pretrained("halo_nuclei_v1")
+    assert type(net) is NucleusNet
+    assert 0 < net.config.foreground_threshold < 1 and 0 < net.config.seed_threshold < 1
+    labels = _discs((96, 128), [(24, 24), (24, 80), (70, 40), (70, 53), (66, 104)], 7)  # two of them touch
+    rng = np.random.default_rng(0)
+    image = ndimage.gaussian_filter((labels > 0).astype(np.float32), 1.5) * 0.8 + rng.normal(0, 0.02, labels.shape)
+    found = nuclei_from_network(
+        predict_nuclei(net, np.clip(image, 0, 1).astype(np.float32)),
+        um_per_px=0.5,
+        foreground_threshold=net.config.foreground_threshold,
+        seed_threshold=net.config.seed_threshold,
+    )
+    match = match_instances(labels, found)
+    assert match.tp == 5 and match.fp == 0 and match.mean_matched_iou > 0.7
