@@ -8,9 +8,10 @@ grid.
 
 - classical: ``detect_nuclei`` with default ``NucleusOptions`` on the resampled image, normalised by
   ``dapi_statistics`` of the native image (each image is its own slide);
-- network: the native image normalised by the same percentiles and clipped, resampled, through ``NucleusNet``
-  (batch norms folded, channels-last) and ``nuclei_from_network`` with the thresholds stored in its weights
-  (chosen on validation images).
+- network: the native image normalised by the same percentiles and clipped, resampled, through ``NucleusNet`` as
+  halo runs its networks (``halo.model.for_inference``: batch norms folded, channels-last, bfloat16 on CPUs with
+  native bfloat16) and also in float32 where that differs, then ``nuclei_from_network`` with the thresholds stored
+  in its weights (chosen on validation images). Prediction and decoding are timed apart.
 
 Timing also runs both on the real Xenium breast crop (no annotations there: nuclei counts and CPU only).
 
@@ -52,29 +53,32 @@ def _cpu_seconds(function, *args, **kwargs):
     return result, best
 
 
-def _classical(raw: np.ndarray, stats, options) -> np.ndarray:
-    from halo._tiling import GRID_UM_PER_PX, Box
+def _classical(raw: np.ndarray, stats, options, grid_um: float) -> np.ndarray:
+    from halo._tiling import Box
     from halo.methods import detect_nuclei
 
-    box = Box(0, raw.shape[0], 0, raw.shape[1])
-    return detect_nuclei(raw, box, raw.shape[1], stats, options, GRID_UM_PER_PX).labels
+    return detect_nuclei(raw, Box(0, raw.shape[0], 0, raw.shape[1]), raw.shape[1], stats, options, grid_um).labels
 
 
-def _network(net, image: np.ndarray) -> np.ndarray:
-    from halo._tiling import GRID_UM_PER_PX
+def _network(net, image: np.ndarray, grid_um: float) -> tuple[np.ndarray, float, float]:
+    """Nuclei found by the network and the CPU seconds of its prediction and of the decoding, each timed alone."""
     from halo.methods import nuclei_from_network
     from halo.model import predict_nuclei
 
-    return nuclei_from_network(
-        predict_nuclei(net, image),
-        um_per_px=GRID_UM_PER_PX,
+    outputs, predict_s = _cpu_seconds(predict_nuclei, net, image)
+    labels, decode_s = _cpu_seconds(
+        nuclei_from_network,
+        outputs,
+        um_per_px=grid_um,
         foreground_threshold=net.config.foreground_threshold,
         seed_threshold=net.config.seed_threshold,
     )
+    return labels, predict_s, decode_s
 
 
 def score_held_out(nets: dict, data: Path) -> dict:
     """Scores and CPU time of the classical detector and of each network on the held-out images."""
+    from halo._tiling import GRID_UM_PER_PX
     from halo.methods import NucleusOptions, dapi_statistics
     from halo.training._nuclei_data import grid_example, load_dsb
     from halo.training._nuclei_train import pooled_scores
@@ -83,14 +87,14 @@ def score_held_out(nets: dict, data: Path) -> dict:
     items = load_dsb(data, splits=("held_out",))
     examples = [grid_example(item) for item in items]
     labels = {name: [] for name in ("classical", *nets)}
-    seconds = dict.fromkeys(labels, 0.0)
+    seconds = {name: np.zeros(2) for name in labels}  # network: prediction, decoding
     for item, example in zip(items, examples, strict=True):
         stats = dapi_statistics(item.image, options)
-        found, cpu = _cpu_seconds(_classical, example.raw, stats, options)
+        found, cpu = _cpu_seconds(_classical, example.raw, stats, options, GRID_UM_PER_PX)
         labels["classical"].append(found)
-        seconds["classical"] += cpu
+        seconds["classical"][0] += cpu
         for name, net in nets.items():
-            found, cpu = _cpu_seconds(_network, net, example.input)
+            found, *cpu = _network(net, example.input, GRID_UM_PER_PX)
             labels[name].append(found)
             seconds[name] += cpu
     megapixels = sum(example.labels.size for example in examples) / 1e6
@@ -100,10 +104,18 @@ def score_held_out(nets: dict, data: Path) -> dict:
         "n_nuclei": int(sum(len(np.unique(r)) - 1 for r in references)),
         "megapixels": megapixels,
         "detectors": {
-            name: pooled_scores(references, found) | {"cpu_s_per_mp": seconds[name] / megapixels}
+            name: pooled_scores(references, found) | _cost(seconds[name], megapixels, name != "classical")
             for name, found in labels.items()
         },
     }
+
+
+def _cost(seconds: np.ndarray, megapixels: float, network: bool) -> dict[str, float]:
+    """CPU seconds per megapixel in all, and for a network split into prediction and decoding."""
+    cost = {"cpu_s_per_mp": float(seconds.sum()) / megapixels}
+    if network:
+        cost |= {"predict_cpu_s_per_mp": seconds[0] / megapixels, "decode_cpu_s_per_mp": seconds[1] / megapixels}
+    return cost
 
 
 def time_xenium(nets: dict) -> dict | None:
@@ -129,32 +141,13 @@ def time_xenium(nets: dict) -> dict | None:
     raw = block_mean(dapi, factor)
     image = dapi_channel(dapi, stats.low, stats.high, factor)
     megapixels = raw.size / 1e6
-    found, cpu = _cpu_seconds(_classical_at, raw, stats, options, grid_um)
+    found, cpu = _cpu_seconds(_classical, raw, stats, options, grid_um)
     result = {"grid_um_per_px": grid_um, "grid_shape": list(raw.shape), "megapixels": megapixels}
     result["classical"] = {"n_nuclei": int(found.max()), "cpu_s_per_mp": cpu / megapixels}
     for name, net in nets.items():
-        found, cpu = _cpu_seconds(_network_at, net, image, grid_um)
-        result[name] = {"n_nuclei": int(found.max()), "cpu_s_per_mp": cpu / megapixels}
+        found, *cpu = _network(net, image, grid_um)
+        result[name] = {"n_nuclei": int(found.max())} | _cost(np.array(cpu), megapixels, True)
     return result
-
-
-def _classical_at(raw, stats, options, grid_um):
-    from halo._tiling import Box
-    from halo.methods import detect_nuclei
-
-    return detect_nuclei(raw, Box(0, raw.shape[0], 0, raw.shape[1]), raw.shape[1], stats, options, grid_um).labels
-
-
-def _network_at(net, image, grid_um):
-    from halo.methods import nuclei_from_network
-    from halo.model import predict_nuclei
-
-    return nuclei_from_network(
-        predict_nuclei(net, image),
-        um_per_px=grid_um,
-        foreground_threshold=net.config.foreground_threshold,
-        seed_threshold=net.config.seed_threshold,
-    )
 
 
 def gate(held_out: dict, xenium: dict | None, weights_bytes: int) -> dict[str, bool]:
@@ -220,6 +213,12 @@ def main() -> dict:
     return result
 
 
+def _split(cost: dict) -> str:
+    if "predict_cpu_s_per_mp" not in cost:
+        return ""
+    return f"{cost['predict_cpu_s_per_mp']:.3f} / {cost['decode_cpu_s_per_mp']:.3f}"
+
+
 def _write(result: dict, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "nuclei_dsb.json").write_text(json.dumps(result, indent=1) + "\n")
@@ -227,7 +226,7 @@ def _write(result: dict, out: Path) -> None:
     rows = [
         f"| {name} | {s['f1']:.3f} | {s['precision']:.3f} | {s['recall']:.3f} | {s['mean_matched_iou']:.3f} "
         f"| {s['median_image_f1']:.3f} | {s['tp']} | {s['fp']} | {s['fn']} | {s['cpu_s_per_mp']:.3f} "
-        f"| {1 / s['cpu_s_per_mp']:.1f} |"
+        f"| {1 / s['cpu_s_per_mp']:.1f} | {_split(s)} |"
         for name, s in held["detectors"].items()
     ]
     lines = [
@@ -242,8 +241,8 @@ def _write(result: dict, out: Path) -> None:
         f"{result['machine']}; run time {result['runtime_s']} s.",
         "",
         "| detector | pooled F1 | precision | recall | mean matched IoU | median image F1 | TP | FP | FN "
-        "| CPU s/MP | MP/s |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| CPU s/MP | MP/s | of which predict / decode |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         *rows,
     ]
     if result["xenium_crop"] is not None:
@@ -253,11 +252,11 @@ def _write(result: dict, out: Path) -> None:
             f"Real Xenium breast crop (no annotations; {x['grid_shape'][0]} x {x['grid_shape'][1]} grid pixels at "
             f"{x['grid_um_per_px']:.3f} um):",
             "",
-            "| detector | nuclei | CPU s/MP | MP/s |",
-            "| --- | --- | --- | --- |",
+            "| detector | nuclei | CPU s/MP | MP/s | of which predict / decode |",
+            "| --- | --- | --- | --- | --- |",
             *(
                 f"| {name} | {x[name]['n_nuclei']} | {x[name]['cpu_s_per_mp']:.3f} "
-                f"| {1 / x[name]['cpu_s_per_mp']:.1f} |"
+                f"| {1 / x[name]['cpu_s_per_mp']:.1f} | {_split(x[name])} |"
                 for name in x
                 if isinstance(x[name], dict)
             ),

@@ -210,9 +210,9 @@ def augmented_crop(
     jitter = augmentation.scale_jitter
     scale = item.um_per_px / GRID_UM_PER_PX * float(np.exp(rng.uniform(np.log(1 - jitter), np.log(1 + jitter))))
     image, labels = _native_crop(item, rng, size, scale)
-    shape = (min(size, resampled_shape(image.shape, scale)[0]), min(size, resampled_shape(image.shape, scale)[1]))
-    grid_image = resample_image(image, scale, resampled_shape(image.shape, scale))[: shape[0], : shape[1]]
-    grid_labels = resample_labels(labels, scale, resampled_shape(labels.shape, scale))[: shape[0], : shape[1]]
+    shape = resampled_shape(image.shape, scale)
+    grid_image = resample_image(image, scale, shape)[:size, :size]
+    grid_labels = resample_labels(labels, scale, shape)[:size, :size]
     return _finished(grid_image, grid_labels, rng, size, augmentation)
 
 
