@@ -137,6 +137,19 @@ def test_decoder_drops_debris_reads_uint8_and_is_deterministic():
         nuclei_from_network(outputs[:1], um_per_px=0.5)
 
 
+def test_decoder_gives_a_nucleus_the_same_outline_in_any_window_that_holds_it():
+    labels = _discs((90, 120), [(20, 20), (20, 34), (60, 70), (62, 84), (70, 30)], 8)
+    outputs = _ideal_outputs(labels, 1.0)
+    whole = nuclei_from_network(outputs, um_per_px=0.5)
+    window = nuclei_from_network(outputs[:, 40:90, 50:110], um_per_px=0.5)
+    inside = np.unique(whole[40:90, 50:110])
+    inside = [n for n in inside[inside > 0] if not (whole == n)[:40].any() and not (whole == n)[:, :50].any()]
+    assert len(inside) == 2  # the touching pair at rows 60-62
+    for n in inside:
+        cut = (whole == n)[40:90, 50:110]
+        assert len(np.unique(window[cut])) == 1 and ((window == window[cut][0]) == cut).all()
+
+
 # --- network and weights ---------------------------------------------------------------------------------------
 
 
@@ -229,10 +242,10 @@ def test_annotated_images_split_as_documented():
     path = _shared_file()
     if not path.is_file():
         pytest.skip(f"shared data {path} absent")
-    train = load_dsb(path, splits=("train",))
-    validation = load_dsb(path, splits=("validation",))
-    held_out = load_dsb(path, splits=("held_out",))
-    assert (len(train), len(validation), len(held_out)) == (357, 39, 66)
+    images = load_dsb(path)
+    parts = {s: [i for i in images if split_of(i.image_id) == s] for s in ("train", "validation", "held_out")}
+    train, validation, held_out = parts.values()
+    assert [i.image_id for i in load_dsb(path, splits=("validation",))] == [i.image_id for i in validation]
     ids = [{i.image_id for i in part} for part in (train, validation, held_out)]
     assert not (ids[0] & ids[1] or ids[0] & ids[2] or ids[1] & ids[2])
     for item in held_out[:5]:
