@@ -17,16 +17,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 import halo
-
-sys.path.insert(0, str(Path(__file__).parent))
-from real_data import merscope_brain_crop, merscope_keys, xenium_breast_crop  # noqa: E402
+from halo.datasets import merscope_brain_crop, merscope_keys, xenium_breast_crop
 
 logger = logging.getLogger("halo.benchmarks.calibration")
 ROOT = Path(__file__).resolve().parents[1]
@@ -291,7 +288,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seed", type=int, default=SEED)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
-    for noisy in ("halo.tl", "halo.io", "halo.methods", "halo._pipeline", "halo.datasets", "distributed", "real_data"):
+    for noisy in ("halo.tl", "halo.io", "halo.methods", "halo._pipeline", "halo.datasets", "distributed"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     start = time.perf_counter()
     results, arrays, figures = {}, {}, {}

@@ -79,7 +79,7 @@ def score_simulated() -> list[dict]:
 
 def score_xenium() -> list[dict]:
     """Agreement of each setting with the instrument's nuclei, over the real crop's transcripts."""
-    from real_data import xenium_breast_crop
+    from halo.datasets import xenium_breast_crop
 
     sdata = xenium_breast_crop(multiscale=False)
     rows = []
@@ -124,7 +124,7 @@ def _nucleus_by_nucleus(ours: np.ndarray, vendor: np.ndarray) -> dict:
 
 def main() -> dict:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
-    for noisy in ("halo.tl", "halo.io", "halo.methods", "halo._pipeline", "halo.datasets", "real_data"):
+    for noisy in ("halo.tl", "halo.io", "halo.methods", "halo._pipeline", "halo.datasets"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     start = time.perf_counter()
     simulated = score_simulated()

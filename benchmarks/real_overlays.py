@@ -8,7 +8,6 @@ Run: ``python benchmarks/real_overlays.py`` (needs ``../shared/data``).
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 
 import matplotlib
@@ -16,9 +15,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import halo  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).parent))
-from real_data import merscope_brain_crop, xenium_breast_crop  # noqa: E402
+from halo.datasets import merscope_brain_crop, xenium_breast_crop  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Windows (x0, y0, x1, y1) in image pixels: about 100 x 80 um of each crop.

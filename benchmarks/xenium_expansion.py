@@ -15,16 +15,13 @@ import json
 import logging
 import platform
 import resource
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 import halo
-
-sys.path.insert(0, str(Path(__file__).parent))
-from real_data import xenium_breast_crop  # noqa: E402
+from halo.datasets import xenium_breast_crop
 
 logger = logging.getLogger("halo.benchmarks")
 ROOT = Path(__file__).resolve().parents[1]

@@ -28,9 +28,12 @@ extensions = [
     "sphinx.ext.mathjax",
 ]
 
-# pages: Markdown (MyST) and notebooks; notebooks are executed by the test suite (nbmake), not here
+# pages: Markdown (MyST) and notebooks; the tutorials are executed here, so that the pages show their outputs and
+# figures, and a tutorial that fails fails the build (tests/test_docs.py builds with -W)
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}  # .rst first: autosummary stubs
-nb_execution_mode = "off"
+nb_execution_mode = "force"
+nb_execution_raise_on_error = True
+nb_execution_timeout = 900
 myst_enable_extensions = ["colon_fence", "dollarmath"]
 myst_heading_anchors = 3
 exclude_patterns = ["_build", "**.ipynb_checkpoints", "Thumbs.db", ".DS_Store", "**/README.md"]

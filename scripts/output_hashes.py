@@ -106,11 +106,8 @@ def main() -> int:
         results[name] = hashes(sdata, "h", "transcripts")
         print(name, results[name], file=sys.stderr)
     if not args.no_real:
-        try:
-            from halo.datasets import xenium_breast_crop
-        except ImportError:
-            sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-            from real_data import xenium_breast_crop
+        from halo.datasets import xenium_breast_crop
+
         try:
             for method in ("expansion", "halo"):
                 if args.only and args.only not in f"xenium_{method}":

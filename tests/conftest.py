@@ -55,6 +55,13 @@ def segmented(request):
     return sdata
 
 
+def is_control(genes) -> np.ndarray:
+    """Boolean mask of the control probes among gene names (halo's default control pattern)."""
+    import pandas as pd
+
+    return pd.Series(genes).astype(str).str.fullmatch(halo.io.DEFAULT_CONTROL_PATTERN, case=False).to_numpy()
+
+
 def transcripts_in_pixels(sdata, points_key="transcripts", image_key="dapi"):
     """Pandas frame of the points with their image-pixel coordinates in ``px``, ``py``."""
     frame = sdata[points_key].compute()

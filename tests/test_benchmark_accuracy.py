@@ -66,3 +66,19 @@ def test_mecr_interval_pairs_cells_by_nucleus_and_brackets_the_difference():
     assert math.isnan(beyond["mecr_minus_expansion"])
     del tables["nuclei_only"]  # one expansion is no curve
     assert math.isnan(accuracy.mecr_interval(tables, captured, markers)["mecr_minus_expansion"])
+
+
+def test_whole_cell_summary_compares_halo_with_every_expansion_distance():
+    summary = load_benchmark("real_reference").summary
+    rows = [
+        {"method": "reference", "n_cells": 3, "median_solidity": 0.95},
+        {"method": "halo", "f1": 0.70, "ari": 0.65, "median_solidity": 0.9},
+        {"method": "expansion_2um", "f1": 0.60, "ari": 0.4, "median_solidity": 0.96},
+        {"method": "expansion_3um", "f1": 0.72, "ari": 0.6, "median_solidity": 0.96},
+        {"method": "expansion_8um", "f1": 0.50, "ari": 0.8, "median_solidity": 0.94},
+    ]
+    result = summary(rows)
+    assert result["best_expansion"] == "expansion_3um" and not result["halo_above_every_expansion_f1"]
+    assert result["halo_ari_above_best_f1_expansion"] and result["highest_ari_expansion"] == "expansion_8um"
+    rows[1]["f1"] = 0.73
+    assert summary(rows)["halo_above_every_expansion_f1"]

@@ -44,7 +44,8 @@ def test_backed_object_persists_new_elements_and_keeps_the_rest(small_sdata, tmp
     on_disk = read_zarr(path)
     _assert_same_outputs(sdata, on_disk)
     np.testing.assert_array_equal(on_disk["dapi"].data.compute(), image_before)
-    assert set(on_disk["transcripts"].columns) == {"x", "y", "feature_name", "qv", "true_cell_id", "halo_cell_id"}
+    columns = {"x", "y", "feature_name", "qv", "true_cell_id", "true_diffused", "halo_cell_id"}
+    assert set(on_disk["transcripts"].columns) == columns
     assert len(on_disk["transcripts"]) == len(small_sdata["transcripts"])
 
     # a second run replaces the first on disk, and leaves no temporary element behind

@@ -153,3 +153,51 @@ def test_tiny_fields_still_build():
         sdata = simulate(tissue, size_um=3.0, seed=4)
         n = int(sdata["true_cells"].max())
         assert len(sdata["true_cell_boundaries"]) == n if n else "true_cell_boundaries" not in sdata
+
+
+def test_synthetic_is_a_preset_of_the_simulator_with_its_contract():
+    from scipy import ndimage
+
+    um_per_px, origin = 0.2125, (1000.0, 500.0)
+    sdata = halo.datasets.synthetic(size_um=(120.0, 90.0), seed=7, um_per_px=um_per_px, origin_um=origin)
+    assert set(sdata.images) == {"dapi"} and set(sdata.points) == {"transcripts"}
+    assert set(sdata.labels) == {"true_cells", "true_nuclei"}
+    assert set(sdata.shapes) == {"true_cell_boundaries", "true_nucleus_boundaries"}
+    image = sdata["dapi"]
+    assert image.dtype == np.uint16 and list(image.coords["c"].values) == ["DAPI"]
+    assert image.shape[1:] == (round(90 / um_per_px), round(120 / um_per_px))
+    to_global = get_transformation(image, "global").to_affine_matrix(("x", "y"), ("x", "y"))
+    np.testing.assert_array_equal(to_global, np.eye(3))
+    # microns to pixels by a translation and a scale from the image corner
+    expected = halo.io.microns_to_pixels(um_per_px, origin).to_affine_matrix(("x", "y"), ("x", "y"))
+    np.testing.assert_array_equal(halo.io.affine_between(sdata, "transcripts", "dapi"), expected)
+    assert isinstance(get_transformation(sdata["transcripts"], "global"), Sequence)
+
+    frame = transcripts_in_pixels(sdata, "transcripts", "dapi")
+    assert sdata["transcripts"].attrs["spatialdata_attrs"]["feature_key"] == "feature_name"
+    genes = frame["feature_name"]
+    assert genes.dtype == "category"
+    names = genes.cat.categories
+    assert names.str.startswith("NegControlProbe_").any() and names.str.startswith("BLANK_").any()
+    assert genes.astype(str).str.startswith(("NegControlProbe_", "BLANK_")).any()  # and they are detected
+    assert 0 < (frame["qv"] < 20).mean() < 0.1
+    # the same field as the simulator's, and consistent ground truth: true cells under their transcripts
+    tissue = simulate_tissue("squamous_epithelium", size_um=(120.0, 90.0), seed=7, n_genes=100)
+    labels = sdata["true_cells"].to_numpy()
+    np.testing.assert_array_equal(labels, tissue.cells)
+    np.testing.assert_array_equal(sdata["dapi"].values[0], tissue.dapi)
+    under = labels[frame["py"].to_numpy().astype(int), frame["px"].to_numpy().astype(int)]
+    stay = ((frame["true_cell_id"] > 0) & ~frame["true_diffused"]).to_numpy()
+    np.testing.assert_array_equal(under[stay], frame["true_cell_id"].to_numpy()[stay])
+    # several cell types, and at most one nucleus per cell: a nucleus is one blob (clipped to its cell's rough
+    # border, rarely with a sliver beside it), and most cells have theirs in the section
+    cells = sdata["true_cell_boundaries"]
+    assert cells["cell_type"].nunique() >= 4 and len(cells) == labels.max()
+    nuclei = sdata["true_nuclei"].to_numpy()
+    main_share = []
+    for i, box in enumerate(ndimage.find_objects(nuclei), start=1):
+        if box is not None:
+            pieces, _ = ndimage.label(nuclei[box] == i, structure=np.ones((3, 3)))
+            sizes = np.bincount(pieces.ravel())[1:]
+            main_share.append(sizes.max() / sizes.sum())
+    assert min(main_share) > 0.9 and len(main_share) > 0.85 * len(cells)

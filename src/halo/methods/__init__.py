@@ -34,6 +34,7 @@ from ._nuclei import (
     nuclei_from_probability,
     stain_range,
 )
+from ._nuclei_network import nuclei_from_network
 from ._nucleus_sources import ImageNuclei, LabelsNuclei, NetworkNuclei, ShapesNuclei, nucleus_source_for
 
 __all__ = [
@@ -65,6 +66,7 @@ __all__ = [
     "expand_nuclei",
     "keyed_by_first_pixel",
     "nuclei_from_labels",
+    "nuclei_from_network",
     "nuclei_from_probability",
     "nucleus_distance",
     "nucleus_source_for",

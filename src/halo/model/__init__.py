@@ -17,6 +17,12 @@ from ._features import (
     model_shape,
 )
 from ._net import OUTPUTS, HaloNet, NetConfig, fused_for_inference
+from ._nucleus_net import (
+    NUCLEUS_OUTPUTS,
+    NucleusNet,
+    NucleusNetConfig,
+    predict_nuclei,
+)
 from ._predict import (
     PATCH_CONTEXT,
     PATCH_STRIDE,
@@ -35,6 +41,7 @@ __all__ = [
     "MODEL_UM_PER_PX",
     "N_CHANNELS",
     "N_EMBEDDING",
+    "NUCLEUS_OUTPUTS",
     "OUTPUTS",
     "PATCH_CONTEXT",
     "PATCH_STRIDE",
@@ -43,6 +50,8 @@ __all__ = [
     "EmbeddingCounts",
     "HaloNet",
     "NetConfig",
+    "NucleusNet",
+    "NucleusNetConfig",
     "SlideStatistics",
     "bin_factor",
     "for_inference",
@@ -55,6 +64,7 @@ __all__ = [
     "pick_device",
     "predict",
     "predict_batch",
+    "predict_nuclei",
     "predict_region",
     "pretrained",
     "register_architecture",

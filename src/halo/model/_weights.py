@@ -10,7 +10,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import _net  # noqa: F401  (registers the shipped architecture)
+from . import _net, _nucleus_net  # noqa: F401  (register the shipped architectures)
 from ._architectures import architecture_of
 
 if TYPE_CHECKING:

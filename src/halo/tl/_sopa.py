@@ -115,8 +115,20 @@ class SopaSegmenter:
         self.close()
 
 
-def sopa_segmenter(sdata: SpatialData, *, key_added: str = "halo_sopa", **options: Any) -> SopaSegmenter:
+def sopa_segmenter(sdata: SpatialData, *, key_added: str = "halo_sopa", **kwargs: Any) -> SopaSegmenter:
     """Prepare halo as a segmentation method for sopa's workflow.
+
+    Run sopa with the callable (``docs/interop.md``)::
+
+        segmenter = halo.tl.sopa_segmenter(sdata)
+        patches = {"patch_overlap": segmenter.overlap_px, "image_key": segmenter.image_key}
+        sopa.make_image_patches(sdata, patch_width=2000, **patches)
+        sopa.segmentation.custom_staining_based(sdata, segmenter, **segmenter.sopa_kwargs)
+        sopa.aggregate(sdata)
+
+    Each patch gives the cells halo gives for that window; cells far enough from a patch's edges (half of
+    ``segmenter.overlap_px``) are those of :func:`halo.tl.segment`. Use it as a context manager, or call
+    ``close()``, to remove its scratch files when sopa is done.
 
     Parameters
     ----------
@@ -124,24 +136,14 @@ def sopa_segmenter(sdata: SpatialData, *, key_added: str = "halo_sopa", **option
         The SpatialData object sopa segments.
     key_added
         Prefix of the coordinates image added to ``sdata`` (``f"{key_added}_coordinates"``).
-    **options
+    **kwargs
         Options of :func:`halo.tl.segment` (:class:`~halo.tl.SegmentOptions`), e.g. ``method="expansion"``.
 
     Returns
     -------
-    The callable; run sopa with it::
-
-        segmenter = halo.tl.sopa_segmenter(sdata)
-        sopa.make_image_patches(sdata, patch_width=2000, patch_overlap=segmenter.overlap_px,
-                                image_key=segmenter.image_key)
-        sopa.segmentation.custom_staining_based(sdata, segmenter, **segmenter.sopa_kwargs)
-        sopa.aggregate(sdata)
-
-    Each patch gives the cells halo gives for that window; cells far enough from a patch's edges (half of
-    ``segmenter.overlap_px``) are those of :func:`halo.tl.segment`. Use it as a context manager, or call
-    ``close()``, to remove its scratch files when sopa is done.
+    The :class:`SopaSegmenter` callable.
     """
-    return SopaSegmenter(sdata, SegmentOptions(key_added=key_added, progress=False, **options))
+    return SopaSegmenter(sdata, SegmentOptions(key_added=key_added, progress=False, **kwargs))
 
 
 def _coordinate_image(image):

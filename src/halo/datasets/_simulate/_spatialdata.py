@@ -59,18 +59,29 @@ def simulate(
     return tissue_to_spatialdata(result, seed=seed)
 
 
-def tissue_to_spatialdata(tissue: Tissue, *, seed: int = 0):
-    """Wrap a :class:`Tissue` into a SpatialData as :func:`simulate` describes."""
+def tissue_to_spatialdata(
+    tissue: Tissue,
+    *,
+    seed: int = 0,
+    origin_um: tuple[float, float] | None = None,
+    image_key: str | None = None,
+):
+    """Wrap a :class:`Tissue` into a SpatialData as :func:`simulate` describes.
+
+    ``origin_um`` (the micron position of pixel corner (0, 0)) and ``image_key`` default to the platform's
+    (:data:`ORIGINS_UM`, :data:`ELEMENT_NAMES`).
+    """
     from spatialdata import SpatialData
     from spatialdata.models import Image2DModel, Labels2DModel, PointsModel, ShapesModel
 
-    names = ELEMENT_NAMES[tissue.platform]
+    names = {**ELEMENT_NAMES[tissue.platform], **({"image": image_key} if image_key else {})}
+    origin = ORIGINS_UM[tissue.platform] if origin_um is None else tuple(origin_um)
     pixels = {"global": _identity()}
     points = PointsModel.parse(
-        _points_frame(tissue, seed),
+        _points_frame(tissue, seed, origin),
         coordinates={"x": "x", "y": "y"},
         feature_key=platform_settings(tissue.platform).feature_key,
-        transformations={"global": _microns_to_pixels(tissue.platform, tissue.um_per_px)},
+        transformations={"global": _microns_to_pixels(tissue.platform, tissue.um_per_px, origin)},
     )
     cells, nuclei = _shapes(tissue)
     return SpatialData(
@@ -103,15 +114,16 @@ def _identity():
     return Identity()
 
 
-def _microns_to_pixels(platform: str, um_per_px: float):
+def _microns_to_pixels(platform: str, um_per_px: float, origin_um: tuple[float, float] | None = None):
     from ...io import microns_to_pixels
 
-    return microns_to_pixels(um_per_px, ORIGINS_UM[platform], as_affine=platform == "merscope")
+    origin = ORIGINS_UM[platform] if origin_um is None else origin_um
+    return microns_to_pixels(um_per_px, origin, as_affine=platform == "merscope")
 
 
-def _points_frame(tissue: Tissue, seed: int) -> pd.DataFrame:
+def _points_frame(tissue: Tissue, seed: int, origin_um: tuple[float, float]) -> pd.DataFrame:
     """Transcripts in micrometres with the platform's column names."""
-    ox, oy = ORIGINS_UM[tissue.platform]
+    ox, oy = origin_um
     frame = pd.DataFrame(
         {
             "x": tissue.tx_x.astype(np.float64) * tissue.um_per_px + ox,

@@ -1,0 +1,94 @@
+"""Train the nucleus network on the hand-annotated DSB2018 nuclei, resumably, and optionally export it.
+
+The annotated images live in the shared data folder (``$HALO_SHARED_DATA``, else ``../shared/data`` next to the
+checkout), never in the repository. Held-out images (``halo.training._nuclei_data.split_of``) are never loaded
+here.
+
+Examples
+--------
+OMP_NUM_THREADS=1 python scripts/train_nuclei.py runs/nuclei_v1 --steps 30000    # train (or resume) into the folder
+python scripts/train_nuclei.py runs/nuclei_v1 --export halo_nuclei_v1             # ship it, with its checksum
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+
+from halo.model import load_weights, save_weights
+from halo.model._weights import _weights_dir
+from halo.training._nuclei_data import DSB_FILE, load_dsb
+from halo.training._nuclei_train import NucleusTrainConfig, train_nuclei
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def data_file() -> Path:
+    """The annotated nuclei in the shared data folder."""
+    folder = os.environ.get("HALO_SHARED_DATA")
+    return (Path(folder) if folder else ROOT.parent / "shared" / "data") / DSB_FILE
+
+
+def export(run: Path, name: str) -> None:
+    """Copy the run's final weights into ``halo/model/weights`` and record their checksum and provenance."""
+    net = load_weights(run / "nucleus_net.safetensors")
+    config = json.loads((run / "config.json").read_text())
+    folder = _weights_dir()
+    digest = save_weights(net, folder / f"{name}.safetensors", extra={"training": json.dumps(config)})
+    checksums_file = folder / "checksums.json"
+    checksums = json.loads(checksums_file.read_text()) if checksums_file.exists() else {}
+    checksums[name] = digest
+    checksums_file.write_text(json.dumps(checksums, indent=1, sort_keys=True) + "\n")
+    shutil.copy(run / "log.jsonl", ROOT / "docs" / "model" / f"{name}_log.jsonl")
+    logging.getLogger("halo").info("exported %s (sha256 %s)", name, digest)
+
+
+def main() -> None:
+    """Parse the command line; train or export."""
+    defaults = NucleusTrainConfig()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run", type=Path, help="folder for checkpoints and the log (resumed when it exists)")
+    parser.add_argument("--steps", type=int, default=defaults.steps)
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--crop-px", type=int, default=defaults.crop_px)
+    parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
+    parser.add_argument("--width", type=int, default=defaults.width)
+    parser.add_argument("--depth", type=int, default=defaults.depth)
+    parser.add_argument("--unshuffle", type=int, default=defaults.unshuffle)
+    parser.add_argument("--distance-weight", type=float, default=defaults.distance_weight)
+    parser.add_argument("--simulated-fraction", type=float, default=defaults.simulated_fraction)
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--eval-every", type=int, default=defaults.eval_every)
+    parser.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the machine is shared)")
+    parser.add_argument("--data", type=Path, default=None, help=f"the annotated nuclei (default: shared {DSB_FILE})")
+    parser.add_argument("--export", metavar="NAME", help="export the finished run as shipped weights NAME")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("halo.datasets").setLevel(logging.WARNING)  # one line per simulated field otherwise
+    if args.export:
+        export(args.run, args.export)
+        return
+    config = NucleusTrainConfig(
+        steps=args.steps, batch_size=args.batch_size, crop_px=args.crop_px, learning_rate=args.learning_rate,
+        width=args.width, depth=args.depth, unshuffle=args.unshuffle, distance_weight=args.distance_weight,
+        simulated_fraction=args.simulated_fraction, seed=args.seed, eval_every=args.eval_every,
+        checkpoint_every=args.checkpoint_every,
+    )  # fmt: skip
+    path = args.data or data_file()
+    train_nuclei(
+        args.run,
+        load_dsb(path, splits=("train",)),
+        load_dsb(path, splits=("validation",)),
+        config=config,
+        threads=args.threads,
+        progress=False,
+    )
+
+
+if __name__ == "__main__":
+    main()
