@@ -10,7 +10,7 @@ import pytest
 # every test here runs the network or its training: the Python 3.12 CI leg has no torch (docs/contributing.md)
 torch = pytest.importorskip("torch", reason="needs torch (the network); the Python 3.12 CI leg runs without it")
 
-from halo import methods, model, training  # noqa: E402 - after the torch check above
+from halo import model, training  # noqa: E402 - after the torch check above
 from halo.training._data import cell_borders, example_from_tissue  # noqa: E402
 from halo.training._train import TrainConfig, batch_for_step  # noqa: E402
 
@@ -57,30 +57,6 @@ def test_transcript_channels_follow_the_transcripts():
         np.r_[x, 3.0, 100.0], np.r_[y, 3.0, 3.0], np.r_[gene, -1, 0], (20, 32), embedding, 0.05, 0.5
     )
     np.testing.assert_array_equal(more, channels)
-
-
-def test_decode_gives_one_cell_per_nucleus_split_at_the_boundary():
-    nuclei = np.zeros((40, 60), np.int32)
-    nuclei[18:22, 10:14] = 1
-    nuclei[18:22, 40:44] = 2
-    cell = np.zeros((40, 60), np.uint8)
-    cell[5:35, 2:58] = 255
-    boundary = np.zeros((40, 60), np.uint8)
-    boundary[:, 33:35] = 255  # the predicted border lies nearer nucleus 2
-    # without the boundary, cells meet halfway between the nuclei, as nuclear expansion does
-    plain = methods.decode_cells(cell, boundary, nuclei, max_reach_px=25)
-    assert (plain[20, 14:26] == 1).all() and (plain[20, 28:40] == 2).all()
-    cells = methods.decode_cells(cell, boundary, nuclei, max_reach_px=25, boundary_weight_px=20)
-    assert set(np.unique(cells)) == {0, 1, 2}
-    assert (cells[nuclei == 1] == 1).all() and (cells[nuclei == 2] == 2).all()
-    assert (cells[20, 15:33] == 1).all() and (cells[20, 35:58] == 2).all()
-    assert (cells[cell == 0] == 0).all()
-    # a tighter reach keeps each cell within that distance of its nucleus
-    near = methods.decode_cells(cell, boundary, nuclei, max_reach_px=5, boundary_weight_px=20)
-    rows, cols = np.nonzero(near == 1)
-    assert cols.min() >= 10 - 5 and cols.max() <= 13 + 5
-    confidence = methods.cell_confidence(cell, boundary, cells, 2)
-    assert confidence.shape == (2,) and (confidence > 0.5).all() and (confidence <= 1).all()
 
 
 def test_cell_borders_mark_contacts_on_both_sides():
