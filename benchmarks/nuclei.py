@@ -1,9 +1,10 @@
 """Nuclei detected from DAPI against the true nuclei (simulated, held-out seeds) and Xenium's own (real crop).
 
-Every cell of halo grows from a nucleus, so the nuclei bound what any method can reach. Three settings of
-``nucleus_options`` are compared: the default (each nucleus ends at half its own local maximum, flat haze dropped;
-touching nuclei split at dips of intensity plus depth inside their outline), the split on intensity dips alone (the
-default before) and ``local_fraction=0`` (the slide-wide threshold alone, the default before that).
+Every cell of halo grows from a nucleus, so the nuclei bound what any method can reach. Compared: the nucleus
+network (``nuclei_source="learned"``, trained on hand-annotated DSB2018 nuclei) and the classical detector
+(``nuclei_source="image"``) with three settings of ``nucleus_options``: its default (each nucleus ends at half its
+own local maximum, flat haze dropped; touching nuclei split at dips of intensity plus depth inside their outline),
+the split on intensity dips alone and ``local_fraction=0`` (the slide-wide threshold alone).
 
 - Simulated tissue: every archetype at the held-out seeds of ``benchmarks/accuracy.py`` (200 um Xenium fields);
   F1 / precision / recall at IoU >= 0.5 and mean matched IoU against ``true_nuclei``.
@@ -40,9 +41,13 @@ logger = logging.getLogger("halo.benchmarks.nuclei")
 ROOT = Path(__file__).resolve().parents[1]
 FIELD_UM = 200.0
 SETTINGS = {
-    "default": {},
-    "intensity split only": {"split_shape_weight": 0.0, "split_contrast": 0.01},
-    "global threshold only": {"local_fraction": 0.0},
+    "learned": {"nuclei_source": "learned"},
+    "classical": {"nuclei_source": "image"},
+    "classical, intensity split only": {
+        "nuclei_source": "image",
+        "nucleus_options": {"split_shape_weight": 0.0, "split_contrast": 0.01},
+    },
+    "classical, global threshold only": {"nuclei_source": "image", "nucleus_options": {"local_fraction": 0.0}},
 }
 #: Transcripts a nucleus must hold of another to count in the nucleus-by-nucleus comparison with Xenium's.
 MIN_SHARED = 5
@@ -50,11 +55,13 @@ MIN_SHARED = 5
 MATCH_SHARE = 0.8
 
 
-def _nuclei(sdata, options: dict) -> None:
+def _nuclei(sdata, setting: dict) -> None:
     """Nuclei alone: expansion by 0 um, written as ``nuclei_*``."""
-    halo.tl.segment(
-        sdata, method="expansion", expansion_um=0.0, nucleus_options=options, key_added="nuclei", progress=False
-    )
+    import warnings
+
+    with warnings.catch_warnings():  # nuclei alone leave most transcripts unassigned, as they should
+        warnings.simplefilter("ignore", halo.io.SegmentationWarning)
+        halo.tl.segment(sdata, method="expansion", expansion_um=0.0, key_added="nuclei", progress=False, **setting)
 
 
 def score_simulated() -> list[dict]:
@@ -156,13 +163,14 @@ def _write(result: dict) -> None:
         "# Nucleus detection benchmark",
         "",
         "Produced by `benchmarks/nuclei.py` (numbers in `docs/benchmarks/nuclei.json`). Nuclei from DAPI with",
-        "`halo.tl.segment(..., method='expansion', expansion_um=0)`, three settings of `nucleus_options`: the",
-        "default (each nucleus ends at half its own local maximum; flat haze is dropped; touching nuclei are split",
-        "at dips of intensity plus depth inside their joint outline), the split on intensity dips alone",
-        "(`split_shape_weight=0, split_contrast=0.01`, the default before) and `local_fraction=0` (the slide-wide",
-        "threshold alone, the default before that). The real crops were also used to pick `local_fraction` (0.5),",
-        "`local_um` (6) and the split settings among a few values, with simulated training seeds; the simulated",
-        "seeds below were not.",
+        "`halo.tl.segment(..., method='expansion', expansion_um=0)`: the nucleus network (`nuclei_source='learned'`,",
+        "trained on hand-annotated DSB2018 nuclei, `docs/model/nucleus_net_trials.md`) and the classical detector",
+        "(`nuclei_source='image'`) with three settings of `nucleus_options`: its default (each nucleus ends at half",
+        "its own local maximum; flat haze is dropped; touching nuclei are split at dips of intensity plus depth",
+        "inside their joint outline), the split on intensity dips alone (`split_shape_weight=0, split_contrast=0.01`)",
+        "and `local_fraction=0` (the slide-wide threshold alone). The real crops were also used to pick the classical",
+        "detector's `local_fraction` (0.5), `local_um` (6) and split settings among a few values, with simulated",
+        "training seeds; the simulated seeds below were not. Held-out DSB2018 nuclei: `docs/benchmarks/nuclei_dsb.md`.",
         f"Run time {result['runtime_s']:.0f} s on {result['machine']}.",
         "",
         f"## Simulated tissue: against the true nuclei (held-out seeds {result['seeds']}, {result['field_um']:.0f} um"

@@ -181,3 +181,16 @@ def test_dense_tissue_gives_the_same_cells_for_any_tile_size(tmp_path):
         assert sdata["halo_table"].uns["halo"]["params"]["n_tiles"] == (9 if tile_um == 130.0 else 4)
         results.append(_result(sdata))
     _assert_identical(*results)
+
+
+def test_the_nucleus_network_gives_the_same_cells_for_any_tile_size(one_tile):
+    """Its patches sit on a grid fixed to the slide, and each nucleus is decoded from its own pixels."""
+    options = {**METHOD_OPTIONS["expansion"], "nuclei_source": "learned", "overlap_um": 33.0}
+    results = []
+    for tile_um in (1000.0, 34.0):
+        sdata = _build()
+        halo.tl.segment(sdata, tile_um=tile_um, progress=False, **options)
+        assert sdata["halo_table"].uns["halo"]["params"]["nuclei_source"] == "learned"
+        results.append(_result(sdata))
+    _assert_identical(*results)
+    assert len(results[0]["cell_ids"]) > 20

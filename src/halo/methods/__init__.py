@@ -35,7 +35,14 @@ from ._nuclei import (
     stain_range,
 )
 from ._nuclei_network import nuclei_from_network
-from ._nucleus_sources import ImageNuclei, LabelsNuclei, NetworkNuclei, ShapesNuclei, nucleus_source_for
+from ._nucleus_sources import (
+    ImageNuclei,
+    LabelsNuclei,
+    LearnedNuclei,
+    NetworkNuclei,
+    ShapesNuclei,
+    nucleus_source_for,
+)
 
 __all__ = [
     "BOUNDARY_WEIGHT_UM",
@@ -48,6 +55,7 @@ __all__ = [
     "HaloMethod",
     "ImageNuclei",
     "LabelsNuclei",
+    "LearnedNuclei",
     "Method",
     "NetworkNuclei",
     "NucleusOptions",

@@ -17,6 +17,8 @@ def nuclei_from_network(
     options: NucleusOptions | None = None,
     foreground_threshold: float = 0.5,
     seed_threshold: float = 0.5,
+    origin: tuple[int, int] = (0, 0),
+    slide_shape: tuple[int, int] | None = None,
 ) -> np.ndarray:
     """int32 nucleus labels ``1..n`` from the network's ``(2, h, w)`` foreground and centre-distance probabilities.
 
@@ -37,8 +39,11 @@ def nuclei_from_network(
     options
         Size limits (``min_area_um2``, ``max_area_um2``); the defaults when ``None``.
     foreground_threshold, seed_threshold
-        The network's own (:class:`~halo.model._nucleus_net.NucleusNetConfig`) unless there is a reason to change
-        them.
+        The network's own (:class:`~halo.model.NucleusNetConfig`) unless there is a reason to change them.
+    origin, slide_shape
+        Position of the outputs' first pixel in the slide, and the slide's shape (the outputs' by default). Pixels
+        of equal distance are flooded in the slide's raster order, so a nucleus decodes alike in every window that
+        holds it (the watershed's own tie-breaking depends on the window).
     """
     from scipy import ndimage
     from skimage.segmentation import watershed
@@ -53,7 +58,10 @@ def nuclei_from_network(
     foreground, distance = outputs[0], outputs[1].astype(np.float32)
     mask = _fill_holes(foreground >= foreground_threshold, max_size=int(options.min_area_um2 / um_per_px**2))
     seeds, n_seeds = ndimage.label(mask & (distance >= seed_threshold))
-    labels = watershed(-distance, seeds, mask=mask).astype(np.int32) if n_seeds else np.zeros(mask.shape, np.int32)
+    height, width = slide_shape or mask.shape
+    rows, cols = np.ogrid[origin[0] : origin[0] + mask.shape[0], origin[1] : origin[1] + mask.shape[1]]
+    elevation = -distance.astype(np.float64) + (rows * width + cols) * (1e-4 / (height * width))  # < 1/255: ties
+    labels = watershed(elevation, seeds, mask=mask).astype(np.int32) if n_seeds else np.zeros(mask.shape, np.int32)
     unseeded, n_unseeded = ndimage.label(mask & (labels == 0))
     if n_unseeded:  # too thin or faint to reach the seed threshold, yet nucleus: one of its own
         labels = np.where(unseeded > 0, unseeded + n_seeds, labels).astype(np.int32)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -15,9 +16,11 @@ from ._nuclei import (
     NucleusOptions,
     NucleusPolygons,
     detect_nuclei,
+    keyed_by_first_pixel,
     nuclei_from_labels,
     nuclei_from_probability,
 )
+from ._nuclei_network import nuclei_from_network
 
 
 @register_nucleus_source
@@ -49,6 +52,75 @@ class ImageNuclei(NucleusSource):
         grid = data.grid
         image = block_mean(data.raster(IMAGE), grid.factor)
         return detect_nuclei(image, data.box, grid.grid_shape[1], self.stats, self.options, grid.grid_um_per_px)
+
+
+NUCLEUS_WEIGHTS = "halo_nuclei_v1"
+"""The nucleus network shipped with halo (``docs/model/nucleus_net_trials.md``)."""
+NUCLEUS_PATCHES = (448, 32)
+"""Stride and context (working-grid pixels) of the nucleus network's slide-fixed patches (512 pixels wide)."""
+
+
+@register_nucleus_source
+@dataclass(frozen=True)
+class LearnedNuclei(NucleusSource):
+    """Nuclei from halo's nucleus network, trained on hand-annotated fluorescence nuclei (DSB2018).
+
+    The stain is normalised by the slide's percentiles and binned to the working grid, the network predicts
+    nucleus and centre-distance probabilities on patches fixed to the slide (so whichever tile asks, a pixel's
+    prediction is the same), and :func:`~halo.methods.nuclei_from_network` splits touching nuclei at dips of the
+    centre distance and drops those outside the size limits of ``nucleus_options``.
+    """
+
+    name = "learned"
+    stats: DapiStatistics
+    options: NucleusOptions
+    net: Any = None
+
+    @classmethod
+    def create(cls, slide: Slide) -> LearnedNuclei:
+        """The slide's stain normalisation and the network on the run's device."""
+        from .. import model
+
+        stats = ImageNuclei.create(slide).stats  # the same normalisation, and the same error on a bad image
+        net = model.for_inference(model.pretrained(NUCLEUS_WEIGHTS), model.pick_device(slide.options.device))
+        return cls(stats, slide.options.nucleus_options, net)
+
+    def reads(self, window: Box, grid: SlideGrid) -> Reads:
+        """The image over the network's patches around the window."""
+        return Reads({IMAGE: self._raw_box(window, grid)})
+
+    def nuclei(self, data: TileData) -> NucleusTile:
+        """Predict on the window's patches, then decode the nuclei on the working grid."""
+        from ..model import PatchGrid, dapi_channel, predict_on_patches
+
+        grid, f = data.grid, data.grid.factor
+        raw = self._raw_box(data.tile.window, grid)
+        raw_model, want = raw.binned(f), data.box
+        stain = dapi_channel(np.asarray(data.raster(IMAGE, raw)), self.stats.low, self.stats.high, f)
+        outputs = predict_on_patches(
+            self.net, stain[None], raw_model=(raw_model.y0, raw_model.y1, raw_model.x0, raw_model.x1),
+            want_model=(want.y0, want.y1, want.x0, want.x1), slide_model=grid.grid_shape,
+            patches=PatchGrid(*NUCLEUS_PATCHES),
+        )  # fmt: skip
+        config = self.net.config
+        labels = nuclei_from_network(
+            outputs, um_per_px=grid.grid_um_per_px, options=self.options,
+            foreground_threshold=config.foreground_threshold, seed_threshold=config.seed_threshold,
+            origin=(want.y0, want.x0), slide_shape=grid.grid_shape,
+        )  # fmt: skip
+        return keyed_by_first_pixel(labels, want, grid.grid_shape[1])
+
+    @staticmethod
+    def _raw_box(window: Box, grid: SlideGrid) -> Box:
+        from ..model import PatchGrid, patch_reach
+
+        f = grid.factor
+        binned = window.binned(f)
+        y0, y1, x0, x1 = patch_reach(
+            (binned.y0, binned.y1, binned.x0, binned.x1), grid.grid_shape, patches=PatchGrid(*NUCLEUS_PATCHES)
+        )
+        height, width = grid.shape
+        return Box(y0 * f, min(y1 * f, height), x0 * f, min(x1 * f, width))
 
 
 @register_nucleus_source

@@ -13,6 +13,7 @@ from ._features import (
     SMOOTH_UM,
     EmbeddingCounts,
     SlideStatistics,
+    dapi_channel,
     gene_embedding,
     model_shape,
 )
@@ -24,13 +25,16 @@ from ._nucleus_net import (
     predict_nuclei,
 )
 from ._predict import (
+    CELL_PATCHES,
     PATCH_CONTEXT,
     PATCH_STRIDE,
+    PatchGrid,
     for_inference,
     half_precision_dtype,
     patch_reach,
     predict,
     predict_batch,
+    predict_on_patches,
     predict_region,
     window_features,
 )
@@ -38,6 +42,7 @@ from ._weights import PRETRAINED, load_weights, pretrained, save_weights
 
 __all__ = [
     "ARCHITECTURES",
+    "CELL_PATCHES",
     "MODEL_UM_PER_PX",
     "N_CHANNELS",
     "N_EMBEDDING",
@@ -52,8 +57,10 @@ __all__ = [
     "NetConfig",
     "NucleusNet",
     "NucleusNetConfig",
+    "PatchGrid",
     "SlideStatistics",
     "bin_factor",
+    "dapi_channel",
     "for_inference",
     "fused_for_inference",
     "gene_embedding",
@@ -64,6 +71,7 @@ __all__ = [
     "pick_device",
     "predict",
     "predict_batch",
+    "predict_on_patches",
     "predict_nuclei",
     "predict_region",
     "pretrained",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -40,12 +41,6 @@ def window_features(
         factor * um_per_px, out=channels[1:], smooth_um=smooth_um,
     )  # fmt: skip
     return channels
-
-
-PATCH_STRIDE = 208
-"""Side (model pixels) of the square whose outputs one network patch provides."""
-PATCH_CONTEXT = 24
-"""Context (model pixels) read around it; a patch is ``PATCH_STRIDE + 2 * PATCH_CONTEXT`` = 256 pixels wide."""
 
 
 def predict(net, features: np.ndarray) -> np.ndarray:
@@ -118,23 +113,45 @@ def for_inference(net, device):
     return fused_for_inference(net).to(device, dtype, memory_format=torch.channels_last)
 
 
+@dataclass(frozen=True)
+class PatchGrid:
+    """Square patches on a grid fixed to the slide: each pixel's prediction comes from one patch whatever the tile.
+
+    A patch is ``stride + 2 * context`` pixels wide and gives the outputs of its central ``stride`` square.
+    """
+
+    stride: int = 208
+    context: int = 24
+
+    @property
+    def size(self) -> int:
+        """Side of a patch."""
+        return self.stride + 2 * self.context
+
+
+CELL_PATCHES = PatchGrid(208, 24)
+"""The cell network's patches (256 pixels)."""
+PATCH_STRIDE, PATCH_CONTEXT = CELL_PATCHES.stride, CELL_PATCHES.context
+
+
 def patch_reach(
     box_model: tuple[int, int, int, int],
     slide_model: tuple[int, int],
     *,
     model_um: float | None = None,
     smooth_um: float = SMOOTH_UM,
+    patches: PatchGrid = CELL_PATCHES,
 ) -> tuple[int, int, int, int]:
     """Model-pixel box ``(y0, y1, x0, x1)`` of raw data needed to predict ``box_model`` on the global patch grid.
 
-    Patches sit on a grid fixed to the slide (multiples of :data:`PATCH_STRIDE`), so every pixel's prediction
-    comes from the same patch with the same content, whichever tile asks: results do not depend on the tiling.
-    With ``model_um`` the box also holds the transcripts that the smoothing of the patches' features (over
-    ``smooth_um``, the network's own) reaches.
+    Patches sit on a grid fixed to the slide (multiples of ``patches.stride``), so every pixel's prediction comes
+    from the same patch with the same content, whichever tile asks: results do not depend on the tiling. With
+    ``model_um`` the box also holds the transcripts that the smoothing of the patches' features (over ``smooth_um``,
+    the network's own) reaches.
     """
     y0, y1, x0, x1 = box_model
-    s = PATCH_STRIDE
-    c = PATCH_CONTEXT + (0 if model_um is None else smoothing_radius(model_um, smooth_um))
+    s = patches.stride
+    c = patches.context + (0 if model_um is None else smoothing_radius(model_um, smooth_um))
     return (
         max((y0 // s) * s - c, 0),
         min(-(-y1 // s) * s + c, slide_model[0]),
@@ -148,7 +165,7 @@ def predict_region(
     raw_model: tuple[int, int, int, int], want_model: tuple[int, int, int, int], slide_model: tuple[int, int],
     factor: int, um_per_px: float, batch_size: int | None = None, needed: np.ndarray | None = None,
 ) -> np.ndarray:  # fmt: skip
-    """uint8 probabilities ``(3, h, w)`` over the model box ``want_model``, patch by patch on the global grid.
+    """uint8 probabilities ``(3, h, w)`` of the cell network over the model box ``want_model``, patch by patch.
 
     Parameters
     ----------
@@ -166,28 +183,46 @@ def predict_region(
         output is 0), e.g. the background beyond any cell's reach. Each patch that runs gives the same values as
         without the mask.
     """
-    s, c = PATCH_STRIDE, PATCH_CONTEXT
+    # features once over the data: every pixel a patch uses has its whole smoothing kernel inside (the box reaches
+    # that far, or to the slide's edge), so its value is the same whichever tile computes it
+    return predict_on_patches(
+        net, lambda: window_features(
+            dapi, *tx, stats, factor=factor, um_per_px=um_per_px, smooth_um=net.config.smooth_um
+        ), raw_model=raw_model, want_model=want_model, slide_model=slide_model, batch_size=batch_size,
+        needed=needed,
+    )  # fmt: skip
+
+
+def predict_on_patches(
+    net, features, *, raw_model: tuple[int, int, int, int], want_model: tuple[int, int, int, int],
+    slide_model: tuple[int, int], patches: PatchGrid = CELL_PATCHES, batch_size: int | None = None,
+    needed: np.ndarray | None = None,
+) -> np.ndarray:  # fmt: skip
+    """uint8 outputs ``(n_outputs, h, w)`` of ``net`` over ``want_model``, from the slide-fixed grid of ``patches``.
+
+    ``features``: the ``(channels, h, w)`` inputs over ``raw_model`` (clipped to the slide), or a function that
+    makes them (called only when some patch runs). The other parameters are :func:`predict_region`'s.
+    """
+    s, c = patches.stride, patches.context
     batch_size = batch_size or inference_batch_size(next(net.parameters()).device)
     y0, y1, x0, x1 = want_model
-    out = np.zeros((3, y1 - y0, x1 - x0), np.uint8)
     cells = [(a, b) for a in range(y0 // s, -(-y1 // s)) for b in range(x0 // s, -(-x1 // s))]
     if needed is not None:
         cells = [
             (a, b) for a, b in cells
             if needed[max(a * s - y0, 0) : (a + 1) * s - y0, max(b * s - x0, 0) : (b + 1) * s - x0].any()
         ]  # fmt: skip
+    n_outputs = net.head.out_channels // getattr(net.config, "unshuffle", 1) ** 2
+    out = np.zeros((n_outputs, y1 - y0, x1 - x0), np.uint8)
     if not cells:
         return out
-    # features once over the data: every pixel a patch uses has its whole smoothing kernel inside (the box reaches
-    # that far, or to the slide's edge), so its value is the same whichever tile computes it
-    features = window_features(dapi, *tx, stats, factor=factor, um_per_px=um_per_px, smooth_um=net.config.smooth_um)
-    size = s + 2 * c
+    features = features() if callable(features) else features
     for start in range(0, len(cells), batch_size):
         chunk = cells[start : start + batch_size]
         # always a full batch: the convolution's arithmetic (and its last bits) can change with the batch size
-        batch = np.zeros((batch_size, N_CHANNELS, size, size), np.float32)
+        batch = np.zeros((batch_size, features.shape[0], patches.size, patches.size), np.float32)
         for i, (a, b) in enumerate(chunk):
-            _cut_patch(features, batch[i], a, b, raw_model, slide_model)
+            _cut_patch(features, batch[i], a, b, raw_model, slide_model, patches)
         for (a, b), probabilities in zip(chunk, predict_batch(net, batch)[: len(chunk)], strict=True):
             # the patch's central stride square, clipped to the wanted box
             ty0, ty1 = max(a * s, y0), min((a + 1) * s, y1)
@@ -199,10 +234,9 @@ def predict_region(
     return out
 
 
-def _cut_patch(features, patch, a, b, raw_model, slide_model) -> None:
+def _cut_patch(features, patch, a, b, raw_model, slide_model, patches: PatchGrid) -> None:
     """Copy the features of the patch of stride square ``(a, b)`` into ``patch``; zero outside the slide."""
-    s, c = PATCH_STRIDE, PATCH_CONTEXT
-    size = s + 2 * c
+    s, c, size = patches.stride, patches.context, patches.size
     want = (a * s - c, a * s - c + size, b * s - c, b * s - c + size)
     have = (max(want[0], 0), min(want[1], slide_model[0]), max(want[2], 0), min(want[3], slide_model[1]))
     ry, rx = have[0] - raw_model[0], have[2] - raw_model[2]
