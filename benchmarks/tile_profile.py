@@ -131,8 +131,8 @@ def main() -> None:
     lines = [
         "# Where a tile's time goes",
         "",
-        f"`benchmarks/tile_profile.py`: a synthetic slide of 2 x 2 tile cores of {args.tile_um:.0f} um (Xenium pixels,",
-        "~5.5 native megapixels per tile), segmented with dask's synchronous scheduler under cProfile; seconds of one",
+        f"`benchmarks/tile_profile.py`: a synthetic slide of 2 x 2 tile cores of {args.tile_um:.0f} um (Xenium",
+        "pixels, ~5.5 native megapixels per tile), segmented with dask's synchronous scheduler under cProfile; seconds of one",
         "core per tile (torch on one thread, as halo's tile workers run it), each stage the cumulative time of its entry",
         f"function. {machine}; the cores were shared with other work, so read the shares more than the seconds.",
         "",
