@@ -27,6 +27,7 @@ from halo.training._nuclei_data import (  # noqa: E402
     nucleus_um_per_px,
     resample_image,
     resample_labels,
+    simulated_fields,
     split_of,
 )
 from halo.training._nuclei_train import NucleusTrainConfig, train_nuclei  # noqa: E402
@@ -232,9 +233,11 @@ def _losses(run: Path) -> list[dict]:
     return [{k: v for k, v in line.items() if k != "seconds"} for line in lines]
 
 
-def test_training_refuses_held_out_images(tmp_path):
+def test_training_refuses_held_out_images_and_benchmark_seeds(tmp_path):
     with pytest.raises(ValueError, match="held-out"):
         train_nuclei(tmp_path, _toy_images("held_out", 1), _toy_images("validation", 1), config=TINY, progress=False)
+    with pytest.raises(ValueError, match="reserved for held-out benchmarks"):
+        simulated_fields(0, 1, seeds=[1_000_001])
 
 
 # --- the real annotated nuclei (skipped without the shared data) -----------------------------------------------

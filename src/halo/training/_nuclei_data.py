@@ -43,6 +43,8 @@ class NucleusImage:
     """int32 instance labels of the same shape (0: background)."""
     um_per_px: float
     """Pixel size given to the image (:func:`nucleus_um_per_px`)."""
+    source: str = "dsb2018"
+    """``"dsb2018"`` (split by :func:`split_of`) or ``"simulated"`` (split by seed: :func:`simulated_fields`)."""
 
 
 def split_of(image_id: str) -> str:
@@ -287,30 +289,36 @@ def _quantised(image: np.ndarray, rng: np.random.Generator, a: Augmentation) -> 
     return (low + steps * (high - low) / (levels - 1)).astype(np.float32)
 
 
-def simulated_fields(seed: int, n: int, *, size_um: float = 80.0) -> list[NucleusImage]:
+def simulated_fields(seed: int, n: int, *, size_um: float = 80.0, seeds: list[int] | None = None) -> list[NucleusImage]:
     """``n`` simulated DAPI fields with their true nuclei, binned to the working grid as halo bins each platform.
 
-    Seeds are drawn below :data:`SIMULATED_SEEDS` (the held-out benchmarks' seeds are never used). The fields'
-    ``um_per_px`` is their grid's (0.425-0.54 um), so :func:`augmented_crop` hardly rescales them.
+    Archetype, platform and field seed are drawn from ``seed``; or, with ``seeds``, field ``i`` is archetype
+    ``i`` (cycling through them), platform ``i`` (cycling) at seed ``seeds[i]``. Seeds must lie below
+    :data:`SIMULATED_SEEDS` (the held-out benchmarks' seeds are never used). The fields' ``um_per_px`` is their
+    grid's (0.425-0.54 um), so :func:`augmented_crop` hardly rescales them.
     """
     from .._geometry import block_mean, block_sample
     from .._tiling import bin_factor
     from ..datasets import ARCHETYPES, simulate_tissue
 
+    platforms = ("xenium", "merscope", "cosmx")
     rng = np.random.default_rng([seed, 7])
     fields = []
     for i in range(n):
-        platform = str(rng.choice(["xenium", "merscope", "cosmx"]))
-        tissue = simulate_tissue(
-            str(rng.choice(ARCHETYPES)),
-            size_um=size_um,
-            seed=int(rng.integers(0, SIMULATED_SEEDS)),
-            platform=platform,
-        )
+        if seeds is None:
+            platform, archetype = str(rng.choice(platforms)), str(rng.choice(ARCHETYPES))
+            field_seed = int(rng.integers(0, SIMULATED_SEEDS))
+        else:
+            platform, archetype, field_seed = platforms[i % 3], ARCHETYPES[i % len(ARCHETYPES)], int(seeds[i])
+        if field_seed >= SIMULATED_SEEDS:
+            msg = f"Simulated seed {field_seed} is reserved for held-out benchmarks (>= {SIMULATED_SEEDS})."
+            raise ValueError(msg)
+        tissue = simulate_tissue(archetype, size_um=size_um, seed=field_seed, platform=platform)
         factor = bin_factor(tissue.um_per_px)
         image = block_mean(tissue.dapi, factor)
         labels = block_sample(tissue.nuclei, factor).astype(np.int32)
-        fields.append(NucleusImage(f"simulated-{seed}-{i}", image, labels, factor * tissue.um_per_px))
+        name = f"simulated-{archetype}-{platform}-{field_seed}"
+        fields.append(NucleusImage(name, image, labels, factor * tissue.um_per_px, source="simulated"))
     return fields
 
 
@@ -329,6 +337,7 @@ class GridExample:
     low: float
     high: float
     """The native image's percentiles (slide-wide normalisation: each image is its own slide)."""
+    source: str = "dsb2018"
 
 
 def grid_example(item: NucleusImage, *, grid_um: float = GRID_UM_PER_PX) -> GridExample:
@@ -343,4 +352,5 @@ def grid_example(item: NucleusImage, *, grid_um: float = GRID_UM_PER_PX) -> Grid
         resample_labels(item.labels, scale, shape),
         low,
         high,
+        item.source,
     )

@@ -239,20 +239,37 @@ def _record(done: int, window: list, net, examples: list[GridExample], config: N
 
 
 def _refuse_held_out(*groups: list[NucleusImage]) -> None:
-    held = [item.image_id for group in groups for item in group if split_of(item.image_id) == "held_out"]
+    held = [
+        item.image_id
+        for group in groups
+        for item in group
+        if item.source == "dsb2018" and split_of(item.image_id) == "held_out"
+    ]
     if held:
         msg = f"{len(held)} held-out images (e.g. {held[0]!r}) were passed for training; they are for scoring only."
         raise ValueError(msg)
 
 
-def _validation(net, examples: list[GridExample]) -> dict[str, float]:
-    """Pooled scores on the validation images at the network's current thresholds."""
+def _validation(net, examples: list[GridExample]) -> dict:
+    """Pooled scores on the validation images at the network's current thresholds (and by source, if several)."""
     net.eval()
     outputs = network_outputs(net, examples)
     net.train()
     cfg = net.config
-    scores = pooled_scores([e.labels for e in examples], decoded(outputs, cfg.foreground_threshold, cfg.seed_threshold))
-    return {k: round(v, 4) if isinstance(v, float) else v for k, v in scores.items()}
+    return _by_source(examples, decoded(outputs, cfg.foreground_threshold, cfg.seed_threshold))
+
+
+def _by_source(examples: list[GridExample], found: list[np.ndarray]) -> dict:
+    """Pooled scores over all examples; with examples of several sources, also those of each source."""
+    sources = sorted({e.source for e in examples})
+    groups = {"all": list(range(len(examples)))}
+    if len(sources) > 1:
+        groups |= {source: [i for i, e in enumerate(examples) if e.source == source] for source in sources}
+    scores = {}
+    for name, rows in groups.items():
+        pooled = pooled_scores([examples[i].labels for i in rows], [found[i] for i in rows])
+        scores[name] = {k: round(v, 4) if isinstance(v, float) else v for k, v in pooled.items()}
+    return scores["all"] if len(groups) == 1 else scores
 
 
 def _finished(output: Path, net: NucleusNet, examples: list[GridExample]) -> NucleusNet:
@@ -262,9 +279,11 @@ def _finished(output: Path, net: NucleusNet, examples: list[GridExample]) -> Nuc
     final = output / "nucleus_net.safetensors"
     if final.exists():
         return load_weights(final)
-    foreground, seed, scores = choose_thresholds(network_outputs(net, examples), examples)
+    outputs = network_outputs(net, examples)
+    foreground, seed, scores = choose_thresholds(outputs, examples)
     net.config = replace(net.config, foreground_threshold=foreground, seed_threshold=seed)
     logger.info("thresholds: foreground %.2f, seed %.2f (validation F1 %.4f)", foreground, seed, scores["f1"])
+    scores = _by_source(examples, decoded(outputs, foreground, seed))
     with (output / "log.jsonl").open("a") as log:
         log.write(json.dumps({"thresholds": {"foreground": foreground, "seed": seed}, "validation": scores}) + "\n")
     tmp = output / ".nucleus_net.safetensors.tmp"
