@@ -36,6 +36,7 @@ import halo
 
 sys.path.insert(0, str(Path(__file__).parent))
 from accuracy import HELD_OUT_SEEDS, _labels_of, _markdown  # noqa: E402
+from real_reference import MATCH_SHARE, MIN_SHARED, score_xenium  # noqa: E402
 
 logger = logging.getLogger("halo.benchmarks.nuclei")
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,10 +50,6 @@ SETTINGS = {
     },
     "classical, global threshold only": {"nuclei_source": "image", "nucleus_options": {"local_fraction": 0.0}},
 }
-#: Transcripts a nucleus must hold of another to count in the nucleus-by-nucleus comparison with Xenium's.
-MIN_SHARED = 5
-#: Share of each other's transcripts that two matched nuclei hold.
-MATCH_SHARE = 0.8
 
 
 def _nuclei(sdata, setting: dict) -> None:
@@ -84,51 +81,6 @@ def score_simulated() -> list[dict]:
     return rows
 
 
-def score_xenium() -> list[dict]:
-    """Agreement of each setting with the instrument's nuclei, over the real crop's transcripts."""
-    from halo.datasets import xenium_breast_crop
-
-    sdata = xenium_breast_crop(multiscale=False)
-    rows = []
-    for setting, options in SETTINGS.items():
-        _nuclei(sdata, options)
-        points = sdata["transcripts"][["overlaps_nucleus", "cell_id", "nuclei_cell_id"]].compute()
-        vendor = points["overlaps_nucleus"].to_numpy().astype(bool)
-        ours = points["nuclei_cell_id"].to_numpy() > 0
-        shared = points[vendor & ours]
-        both = float(len(shared))
-        precision, recall = both / max(ours.sum(), 1), both / max(vendor.sum(), 1)
-        rows.append(
-            {
-                "setting": setting, "n_nuclei": int(sdata["nuclei_table"].n_obs), "precision": precision,
-                "recall": recall, "f1": 2 * precision * recall / max(precision + recall, 1e-12),
-                "fraction_in_nucleus": float(ours.mean()), "fraction_in_xenium_nucleus": float(vendor.mean()),
-                "nucleus_area_median_um2": float(np.median(sdata["nuclei_table"].obs["area_um2"])),
-                **_nucleus_by_nucleus(shared["nuclei_cell_id"].to_numpy(), shared["cell_id"].to_numpy()),
-            }
-        )  # fmt: skip
-    return rows
-
-
-def _nucleus_by_nucleus(ours: np.ndarray, vendor: np.ndarray) -> dict:
-    """Matched, merged and split nuclei over transcripts in both a detected (``ours``) and a vendor nucleus."""
-    pairs = pd.DataFrame({"ours": ours, "vendor": vendor}).value_counts().rename("n").reset_index()
-    share_of_vendor = pairs["n"] / pairs.groupby("vendor")["n"].transform("sum")
-    share_of_ours = pairs["n"] / pairs.groupby("ours")["n"].transform("sum")
-    matched = int(
-        ((pairs["n"] >= MIN_SHARED) & (share_of_vendor >= MATCH_SHARE) & (share_of_ours >= MATCH_SHARE)).sum()
-    )
-    held = pairs[pairs["n"] >= MIN_SHARED]
-    n_vendor = int((pairs.groupby("vendor")["n"].sum() >= MIN_SHARED).sum())
-    n_ours = int((pairs.groupby("ours")["n"].sum() >= MIN_SHARED).sum())
-    return {
-        "matched_xenium_nuclei": matched,
-        "nucleus_f1": 2 * matched / max(n_vendor + n_ours, 1),
-        "merged": int((held.groupby("ours").size() >= 2).sum()),
-        "split_xenium_nuclei": int((held.groupby("vendor").size() >= 2).sum()),
-    }
-
-
 def main() -> dict:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
     for noisy in ("halo.tl", "halo.io", "halo.methods", "halo._pipeline", "halo.datasets"):
@@ -136,7 +88,7 @@ def main() -> dict:
     start = time.perf_counter()
     simulated = score_simulated()
     try:
-        real = score_xenium()
+        real = score_xenium(SETTINGS)
     except FileNotFoundError as error:
         logger.warning("real crop skipped: %s", error)
         real = []

@@ -28,14 +28,12 @@ import json
 import logging
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
-from real_data import shared_data_dir  # noqa: E402
+from halo.datasets import shared_data_dir
 
 logger = logging.getLogger("halo.benchmarks.nuclei_dsb")
 ROOT = Path(__file__).resolve().parents[1]

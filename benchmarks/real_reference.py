@@ -6,6 +6,12 @@
   and the cells' median solidity, for halo and for nuclear expansion by every distance of :data:`EXPANSIONS_UM` from
   the same nuclei: the whole curve, so that no distance is picked.
 
+- The held-out hand-annotated nuclei of DSB2018 (the images ``halo.training``'s split holds out, never trained or
+  tuned on), each image given the pixel size that makes its median annotated nucleus 7 um across, segmented by
+  ``halo.tl.segment`` (nuclei alone: ``method="expansion", expansion_um=0``) with each nucleus source, its written
+  nuclei drawn back onto the image's pixels and matched to the annotations: pooled F1, precision and recall at IoU
+  >= 0.5 (TP, FP, FN summed over images) and mean matched IoU.
+
 Used by ``benchmarks/accuracy.py``; run alone: ``PYTHONPATH=src python benchmarks/real_reference.py``.
 """
 
@@ -16,6 +22,7 @@ import warnings
 from collections.abc import Callable
 
 import numpy as np
+import pandas as pd
 
 import halo
 
@@ -95,6 +102,111 @@ def _median_solidity(labels: np.ndarray, um_per_px: float) -> float:
     return float(np.median(values)) if values else float("nan")
 
 
+#: Nucleus sources scored on the held-out DSB2018 nuclei and against Xenium's nuclei.
+NUCLEUS_SOURCES = ("image", "learned")
+#: Transcripts a nucleus must hold of another to count in the nucleus-by-nucleus comparison with Xenium's.
+MIN_SHARED = 5
+#: Share of each other's transcripts that two matched nuclei hold.
+MATCH_SHARE = 0.8
+
+
+def score_dsb_nuclei(sources: tuple[str, ...] = NUCLEUS_SOURCES) -> list[dict]:
+    """Pooled scores of each nucleus source on the held-out DSB2018 images, through ``halo.tl.segment``."""
+    from halo.training._nuclei_data import DSB_FILE, load_dsb
+
+    images = load_dsb(halo.datasets.shared_data_dir() / DSB_FILE, splits=("held_out",))
+    totals = {source: {"tp": 0, "fp": 0, "fn": 0, "iou_sum": 0.0} for source in sources}
+    for item in images:
+        sdata = _annotated_image(item)
+        for source in sources:
+            with warnings.catch_warnings():  # nuclei alone, and no transcripts: the sanity warnings say so
+                warnings.simplefilter("ignore", halo.io.SegmentationWarning)
+                names = halo.tl.segment(
+                    sdata, method="expansion", expansion_um=0.0, nuclei_source=source, um_per_px=item.um_per_px,
+                    key_added=f"dsb_{source}", progress=False,
+                )  # fmt: skip
+            match = halo.metrics.match_instances(item.labels, _labels_of(sdata, names.nuclei, item.labels.shape))
+            total = totals[source]
+            total["tp"] += match.tp
+            total["fp"] += match.n_prediction - match.tp
+            total["fn"] += match.n_reference - match.tp
+            total["iou_sum"] += float(np.nan_to_num(match.mean_matched_iou)) * match.tp
+    rows = []
+    for source, t in totals.items():
+        precision, recall = t["tp"] / max(t["tp"] + t["fp"], 1), t["tp"] / max(t["tp"] + t["fn"], 1)
+        rows.append(
+            {
+                "nuclei_source": source, "images": len(images), "nuclei": t["tp"] + t["fn"],
+                "f1": 2 * t["tp"] / max(2 * t["tp"] + t["fp"] + t["fn"], 1), "precision": precision, "recall": recall,
+                "mean_matched_iou": t["iou_sum"] / max(t["tp"], 1),
+            }
+        )  # fmt: skip
+    return rows
+
+
+def _annotated_image(item):
+    """A SpatialData of one annotated image (``"dapi"``, pixels as ``"global"``) and no transcripts."""
+    import pandas as pd
+    from spatialdata import SpatialData
+    from spatialdata.models import Image2DModel, PointsModel
+    from spatialdata.transformations import Identity
+
+    image = Image2DModel.parse(item.image[None], dims=("c", "y", "x"), c_coords=["DAPI"],
+                               transformations={"global": Identity()})  # fmt: skip
+    empty = pd.DataFrame({"x": np.zeros(0), "y": np.zeros(0), "gene": pd.Categorical([], categories=["none"])})
+    points = PointsModel.parse(empty, coordinates={"x": "x", "y": "y"}, feature_key="gene",
+                               transformations={"global": Identity()})  # fmt: skip
+    return SpatialData(images={"dapi": image}, points={"transcripts": points})
+
+
+def score_xenium(settings: dict[str, dict] | None = None) -> list[dict]:
+    """Agreement of each setting's nuclei with the instrument's own, over the real Xenium crop's transcripts.
+
+    ``settings``: name -> options of ``halo.tl.segment`` (by default each nucleus source with its defaults).
+    """
+    sdata = halo.datasets.xenium_breast_crop(multiscale=False)
+    rows = []
+    for setting, options in (settings or {s: {"nuclei_source": s} for s in NUCLEUS_SOURCES}).items():
+        with warnings.catch_warnings():  # nuclei alone leave most transcripts unassigned, as they should
+            warnings.simplefilter("ignore", halo.io.SegmentationWarning)
+            halo.tl.segment(sdata, method="expansion", expansion_um=0.0, key_added="nuclei", progress=False, **options)
+        points = sdata["transcripts"][["overlaps_nucleus", "cell_id", "nuclei_cell_id"]].compute()
+        vendor = points["overlaps_nucleus"].to_numpy().astype(bool)
+        ours = points["nuclei_cell_id"].to_numpy() > 0
+        shared = points[vendor & ours]
+        both = float(len(shared))
+        precision, recall = both / max(ours.sum(), 1), both / max(vendor.sum(), 1)
+        rows.append(
+            {
+                "setting": setting, "n_nuclei": int(sdata["nuclei_table"].n_obs), "precision": precision,
+                "recall": recall, "f1": 2 * precision * recall / max(precision + recall, 1e-12),
+                "fraction_in_nucleus": float(ours.mean()), "fraction_in_xenium_nucleus": float(vendor.mean()),
+                "nucleus_area_median_um2": float(np.median(sdata["nuclei_table"].obs["area_um2"])),
+                **_nucleus_by_nucleus(shared["nuclei_cell_id"].to_numpy(), shared["cell_id"].to_numpy()),
+            }
+        )  # fmt: skip
+    return rows
+
+
+def _nucleus_by_nucleus(ours: np.ndarray, vendor: np.ndarray) -> dict:
+    """Matched, merged and split nuclei over transcripts in both a detected (``ours``) and a vendor nucleus."""
+    pairs = pd.DataFrame({"ours": ours, "vendor": vendor}).value_counts().rename("n").reset_index()
+    share_of_vendor = pairs["n"] / pairs.groupby("vendor")["n"].transform("sum")
+    share_of_ours = pairs["n"] / pairs.groupby("ours")["n"].transform("sum")
+    matched = int(
+        ((pairs["n"] >= MIN_SHARED) & (share_of_vendor >= MATCH_SHARE) & (share_of_ours >= MATCH_SHARE)).sum()
+    )
+    held = pairs[pairs["n"] >= MIN_SHARED]
+    n_vendor = int((pairs.groupby("vendor")["n"].sum() >= MIN_SHARED).sum())
+    n_ours = int((pairs.groupby("ours")["n"].sum() >= MIN_SHARED).sum())
+    return {
+        "matched_xenium_nuclei": matched,
+        "nucleus_f1": 2 * matched / max(n_vendor + n_ours, 1),
+        "merged": int((held.groupby("ours").size() >= 2).sum()),
+        "split_xenium_nuclei": int((held.groupby("vendor").size() >= 2).sum()),
+    }
+
+
 def summary(rows: list[dict]) -> dict:
     """halo against the expansion curve: the best expansion by F1, and whether halo is above every distance."""
     expansions = [r for r in rows if r["method"].startswith("expansion_")]
@@ -120,3 +232,4 @@ if __name__ == "__main__":
     result = score_cosmx()
     print(pd.DataFrame(result).round(3).to_string(index=False))  # noqa: T201
     print(summary(result))  # noqa: T201
+    print(pd.DataFrame(score_dsb_nuclei()).round(3).to_string(index=False))  # noqa: T201
