@@ -211,12 +211,11 @@ def _load(weights: Path | None) -> tuple[dict, Path]:
     """The network as halo runs it on this CPU (:func:`halo.model.for_inference`), and in float32 if that differs."""
     import torch
 
-    from halo.model import for_inference, fused_for_inference, load_weights, pretrained
-    from halo.model._weights import _weights_dir
+    from halo.model import for_inference, fused_for_inference, load_weights, pretrained, weights_dir
 
     torch.set_num_threads(1)
     if weights is None:
-        net, path = pretrained(SHIPPED), _weights_dir() / f"{SHIPPED}.safetensors"
+        net, path = pretrained(SHIPPED), weights_dir() / f"{SHIPPED}.safetensors"
     else:
         net, path = load_weights(weights), weights
     nets = {"network": for_inference(net, "cpu")}

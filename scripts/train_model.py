@@ -10,30 +10,13 @@ python scripts/train_model.py runs/holdout --exclude liver adipose   # leave arc
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import shutil
 from dataclasses import replace
 from pathlib import Path
 
 from halo.datasets import ARCHETYPES
-from halo.model import load_weights, save_weights
-from halo.model._weights import _weights_dir
-from halo.training import TrainConfig, train
-
-
-def export(run: Path, name: str) -> None:
-    """Copy the run's weights into ``halo/model/weights`` and record their checksum and provenance."""
-    net = load_weights(run / "checkpoint.safetensors")
-    config = json.loads((run / "config.json").read_text())
-    folder = _weights_dir()
-    digest = save_weights(net, folder / f"{name}.safetensors", extra={"training": json.dumps(config)})
-    checksums_file = folder / "checksums.json"
-    checksums = json.loads(checksums_file.read_text()) if checksums_file.exists() else {}
-    checksums[name] = digest
-    checksums_file.write_text(json.dumps(checksums, indent=1, sort_keys=True) + "\n")
-    shutil.copy(run / "log.jsonl", folder.parent.parent.parent.parent / "docs" / "model" / f"{name}_log.jsonl")
-    logging.getLogger("halo").info("exported %s (sha256 %s)", name, digest)
+from halo.model import load_weights
+from halo.training import TrainConfig, export_weights, train
 
 
 def main() -> None:
@@ -60,7 +43,12 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.export:
-        export(args.run, args.export)
+        export_weights(
+            args.run / "checkpoint.safetensors",
+            args.export,
+            config=args.run / "config.json",
+            log=args.run / "log.jsonl",
+        )
         return
     config = TrainConfig(
         steps=args.steps, batch_size=args.batch_size, width=args.width, seed=args.seed, eval_every=args.eval_every,

@@ -15,12 +15,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import shutil
 from pathlib import Path
 
-from halo.model import load_weights, save_weights
-from halo.model._weights import _weights_dir
+from halo.model import load_weights
+from halo.training import export_weights
 from halo.training._nuclei_data import DSB_FILE, load_dsb, simulated_fields
 from halo.training._nuclei_train import NucleusTrainConfig, train_nuclei
 
@@ -33,22 +31,9 @@ VALIDATION_FIELD_UM = 100.0
 
 def data_file() -> Path:
     """The annotated nuclei in the shared data folder."""
-    folder = os.environ.get("HALO_SHARED_DATA")
-    return (Path(folder) if folder else ROOT.parent / "shared" / "data") / DSB_FILE
+    from halo.datasets import shared_data_dir
 
-
-def export(run: Path, name: str) -> None:
-    """Copy the run's final weights into ``halo/model/weights`` and record their checksum and provenance."""
-    net = load_weights(run / "nucleus_net.safetensors")
-    config = json.loads((run / "config.json").read_text())
-    folder = _weights_dir()
-    digest = save_weights(net, folder / f"{name}.safetensors", extra={"training": json.dumps(config)})
-    checksums_file = folder / "checksums.json"
-    checksums = json.loads(checksums_file.read_text()) if checksums_file.exists() else {}
-    checksums[name] = digest
-    checksums_file.write_text(json.dumps(checksums, indent=1, sort_keys=True) + "\n")
-    shutil.copy(run / "log.jsonl", ROOT / "docs" / "model" / f"{name}_log.jsonl")
-    logging.getLogger("halo").info("exported %s (sha256 %s)", name, digest)
+    return shared_data_dir() / DSB_FILE
 
 
 def validate(run: Path, validation: list) -> None:
@@ -119,7 +104,12 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("halo.datasets").setLevel(logging.WARNING)  # one line per simulated field otherwise
     if args.export:
-        export(args.run, args.export)
+        export_weights(
+            args.run / "nucleus_net.safetensors",
+            args.export,
+            config=args.run / "config.json",
+            log=args.run / "log.jsonl",
+        )
         return
     config = NucleusTrainConfig(
         steps=args.steps, batch_size=args.batch_size, crop_px=args.crop_px, learning_rate=args.learning_rate,

@@ -91,13 +91,11 @@ def test_weights_round_trip_and_refuse_a_corrupted_or_foreign_file(tmp_path):
 
 
 def test_shipped_weights_match_their_checksum():
-    from halo.model._weights import _weights_dir
-
-    checksums = json.loads((_weights_dir() / "checksums.json").read_text())
+    checksums = json.loads((model.weights_dir() / "checksums.json").read_text())
     assert model.PRETRAINED in checksums
     net = model.pretrained()
     assert net.config.in_channels == model.N_CHANNELS
-    assert (_weights_dir() / f"{model.PRETRAINED}.safetensors").stat().st_size < 25 * 2**20
+    assert (model.weights_dir() / f"{model.PRETRAINED}.safetensors").stat().st_size < 25 * 2**20
 
 
 def test_pretrained_hands_out_a_network_of_its_own_each_time():

@@ -38,7 +38,7 @@ from ._predict import (
     predict_region,
     window_features,
 )
-from ._weights import PRETRAINED, load_weights, pretrained, save_weights
+from ._weights import PRETRAINED, load_weights, pretrained, save_weights, weights_dir
 
 __all__ = [
     "ARCHITECTURES",
@@ -77,5 +77,6 @@ __all__ = [
     "pretrained",
     "register_architecture",
     "save_weights",
+    "weights_dir",
     "window_features",
 ]

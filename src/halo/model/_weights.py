@@ -22,7 +22,8 @@ PRETRAINED = "halo_v1"
 """Name of the weights shipped in ``halo/model/weights``."""
 
 
-def _weights_dir() -> Path:
+def weights_dir() -> Path:
+    """The folder of the weights shipped in the package, with their checksums (``checksums.json``)."""
     return Path(str(files("halo.model") / "weights"))
 
 
@@ -102,7 +103,7 @@ def _build(path: Path, metadata: dict[str, str], state: dict[str, Any]) -> nn.Mo
 @lru_cache(maxsize=2)
 def _verified(name: str) -> tuple[Path, dict[str, str], dict[str, Any]]:
     """The shipped file's metadata and tensors, read and checked once per process."""
-    folder = _weights_dir()
+    folder = weights_dir()
     checksums = json.loads((folder / "checksums.json").read_text())
     if name not in checksums:
         msg = f"No shipped weights named {name!r}; available: {sorted(checksums)}."

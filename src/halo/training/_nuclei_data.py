@@ -144,9 +144,11 @@ def normalised(image: np.ndarray, low: float, high: float) -> np.ndarray:
 
 
 def percentiles(image: np.ndarray) -> tuple[float, float]:
-    """The 1st and 99.9th percentiles that halo normalises a slide by (:func:`~halo.methods.dapi_statistics`)."""
-    low, high = np.percentile(np.asarray(image, np.float32), [1.0, 99.9])
-    return float(low), float(max(high, low + 1e-6))
+    """The 1st and 99.9th percentiles that halo normalises a slide by (:func:`~halo.methods.stain_range`)."""
+    from ..methods import stain_range
+
+    low, high = stain_range(np.asarray(image, np.float32).ravel())
+    return float(low), float(high)
 
 
 def nucleus_targets(labels: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +19,7 @@ import numpy as np
 
 from .._tiling import GRID_UM_PER_PX
 from ._nuclei_data import Augmentation, augmented_crop, grid_example, simulated_fields, split_of
+from ._train import settled_config
 
 if TYPE_CHECKING:
     from ..model import NucleusNet
@@ -193,7 +194,7 @@ def train_nuclei(
         torch.set_num_threads(threads)
     output = Path(output_dir)
     output.mkdir(parents=True, exist_ok=True)
-    config = _settle_config(output, config)
+    config = settled_config(output, config, NucleusTrainConfig)
     net, optimizer, schedule, start = _restored(output, config)
     simulated = simulated_fields(config.seed, config.simulated_fields) if config.simulated_fraction > 0 else []
     examples = [grid_example(item) for item in validation]
@@ -290,21 +291,6 @@ def _finished(output: Path, net: NucleusNet, examples: list[GridExample]) -> Nuc
     save_weights(net, tmp)
     tmp.replace(final)
     return net
-
-
-def _settle_config(output: Path, config: NucleusTrainConfig | None) -> NucleusTrainConfig:
-    path = output / "config.json"
-    if path.exists():
-        saved = json.loads(path.read_text())
-        if config is None:
-            return NucleusTrainConfig(**saved)
-        if asdict(config) != saved:
-            msg = f"{output} holds a run with other settings ({saved}); use a new folder or the same settings."
-            raise ValueError(msg)
-        return config
-    config = config or NucleusTrainConfig()
-    path.write_text(json.dumps(asdict(config), indent=1))
-    return config
 
 
 def _restored(output: Path, config: NucleusTrainConfig):

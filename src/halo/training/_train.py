@@ -204,19 +204,30 @@ def train(
 
 
 def _settle_config(output: Path, config: TrainConfig | None) -> TrainConfig:
-    path = output / "config.json"
-    if path.exists():
-        saved = json.loads(path.read_text())
+    def restored(saved: dict) -> dict:
         saved["archetypes"] = tuple(saved["archetypes"])
         saved["zero_channels"] = tuple(saved.get("zero_channels", ()))
         saved.setdefault("smooth_um", SMOOTH_UM)  # runs begun before the smoothing was a setting
+        return saved
+
+    return settled_config(output, config, TrainConfig, restored)
+
+
+def settled_config(output: Path, config, cls: type, restored=lambda saved: saved):
+    """The run's settings: those saved in ``output`` (which ``config``, if given, must equal), or ``config`` saved.
+
+    ``restored`` turns the saved JSON back into ``cls``'s fields (tuples, settings added since).
+    """
+    path = output / "config.json"
+    if path.exists():
+        saved = restored(json.loads(path.read_text()))
         if config is None:
-            return TrainConfig(**saved)
+            return cls(**saved)
         if asdict(config) != saved:
             msg = f"{output} holds a run with other settings ({saved}); use a new folder or the same settings."
             raise ValueError(msg)
         return config
-    config = config or TrainConfig()
+    config = config or cls()
     path.write_text(json.dumps(asdict(config), indent=1))
     return config
 
