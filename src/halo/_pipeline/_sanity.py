@@ -34,8 +34,22 @@ MIN_CELLS_SHARE = 0.25
 
 def check_inputs(inputs: Inputs, plan: Plan, options) -> None:
     """The nuclear image and the pixel size, before the tiles run."""
-    stain = plan.slide.stain
-    image = f"Image {inputs.image.key!r} channel {inputs.image.channel!r}"
+    try:
+        _check_stain(plan.slide.stain, f"Image {inputs.image.key!r} channel {inputs.image.channel!r}")
+    except ValueError:  # no finite pixel: a run that reads the image has refused it already; one that doesn't may go
+        pass
+    identity = np.allclose(inputs.to_pixels, np.eye(3))
+    if identity and options.um_per_px is None and max(inputs.grid.shape) >= IDENTITY_SIDE_PX:
+        _warn(
+            f"The transcripts of {inputs.points_key!r} map onto image {inputs.image.key!r} with an identity "
+            f"transformation, so halo reads them as micrometres and the image as {inputs.grid.um_per_px:.4g} um "
+            f"per pixel; on an image of {inputs.grid.shape[1]} x {inputs.grid.shape[0]} px that is unlikely (vendor "
+            "images have 0.1-0.5 um pixels). Pass the pixel size as `um_per_px=` (e.g. 0.2125 for Xenium), or give "
+            "the points their micrometres-to-pixels transformation."
+        )
+
+
+def _check_stain(stain, image: str) -> None:
     if stain.saturated > SATURATED_SHARE:
         _warn(
             f"{image} is saturated: {stain.saturated:.0%} of its pixels are at the largest value of its type, so "
@@ -47,15 +61,6 @@ def check_inputs(inputs: Inputs, plan: Plan, options) -> None:
             f"{image} is nearly flat: its 1st and 99.9th percentiles are {stain.low:.4g} and {stain.high:.4g}, so "
             "no nucleus stands out from the background and few cells will be found. Check that this is the nuclear "
             "stain (`image_key=`, `channel=`) and that it is not saturated or empty."
-        )
-    identity = np.allclose(inputs.to_pixels, np.eye(3))
-    if identity and options.um_per_px is None and max(inputs.grid.shape) >= IDENTITY_SIDE_PX:
-        _warn(
-            f"The transcripts of {inputs.points_key!r} map onto image {inputs.image.key!r} with an identity "
-            f"transformation, so halo reads them as micrometres and the image as {inputs.grid.um_per_px:.4g} um "
-            f"per pixel; on an image of {inputs.grid.shape[1]} x {inputs.grid.shape[0]} px that is unlikely (vendor "
-            "images have 0.1-0.5 um pixels). Pass the pixel size as `um_per_px=` (e.g. 0.2125 for Xenium), or give "
-            "the points their micrometres-to-pixels transformation."
         )
 
 
