@@ -77,16 +77,8 @@ def profile(sdata_path: Path, options: dict) -> dict:
     height, width = halo.io.pyramid_levels(sdata.images[params["image_key"]])[0].shape[-2:]
     megapixels = height * width / 1e6
     stages = {stage: sum(_cumulative(stats, f) for f in functions) for stage, functions in STAGES.items()}
-    for outer, inner in NESTED.items():  # a forward pass of the nucleus network is not the cell network's
-        stages[outer] -= (
-            _cumulative(
-                stats,
-                "halo/model/_predict.py:predict_batch<halo/model/_predict.py:predict_on_patches",
-                via="halo/methods/_nucleus_sources.py:nuclei",
-            )
-            if stages[inner]
-            else 0.0
-        )
+    for outer, inner in NESTED.items():
+        stages[outer] -= stages[inner]
     stages = {stage: seconds for stage, seconds in stages.items() if seconds > 0}
     tiles_s = float(timings["tiles"])
     stages["other tile work"] = max(tiles_s - sum(stages.values()), 0.0)
