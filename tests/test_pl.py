@@ -216,3 +216,25 @@ def test_genes_outside_the_panel_are_named(two_segmentations):
         halo.pl.segmentation(sdata, genes=["NOPE"])
     with pytest.raises(ValueError, match="color must be 'gene', 'cell' or a column of 'halo_table'.obs"):
         halo.pl.segmentation(sdata, color="leiden")  # no clustering yet
+
+
+def test_the_assigned_share_does_not_change_when_scanpy_normalises_the_table(two_segmentations):
+    """One meaning of "assigned" (kept transcripts in a cell), read from the run's record, never from ``X``."""
+    import scanpy as sc
+
+    sdata = two_segmentations
+    before = halo.pl.assigned_fraction(sdata, "halo")
+    summary = sdata["halo_table"].uns["halo"]["summary"]
+    assert before == summary["n_assigned"] / summary["n_kept"]
+    assert summary["n_assigned"] == sdata["halo_table"].layers["counts"].sum()
+    original = sdata["halo_table"]
+    table = original.copy()  # the module's fixture stays as it was
+    sdata.tables["halo_table"] = table
+    try:
+        sc.pp.normalize_total(table)
+        sc.pp.log1p(table)
+        assert halo.pl.assigned_fraction(sdata, "halo") == before
+        bars = halo.pl.qc(sdata, keys=["halo"]).axes[2].patches
+        assert bars[0].get_height() == pytest.approx(before)
+    finally:
+        sdata.tables["halo_table"] = original
