@@ -157,7 +157,15 @@ def dapi_channel(window: np.ndarray, low: float, high: float, factor: int) -> np
     """
     from .._geometry import block_mean
 
-    return block_mean(window, factor, lambda x: np.nan_to_num(np.clip((x - low) / (high - low), 0, 1)))
+    return block_mean(window, factor, lambda x: normalised_stain(x, low, high))
+
+
+def normalised_stain(stain: np.ndarray, low: float, high: float) -> np.ndarray:
+    """float32 stain scaled so that the slide's ``low`` -> 0 and ``high`` -> 1, clipped to [0, 1], NaN -> 0.
+
+    The network's nuclear input; training normalises its images with this too.
+    """
+    return np.nan_to_num(np.clip((np.asarray(stain, np.float32) - low) / (high - low), 0, 1))
 
 
 def smoothing_radius(model_um: float, smooth_um: float = SMOOTH_UM) -> int:

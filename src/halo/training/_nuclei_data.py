@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .._tiling import GRID_UM_PER_PX
+from ..model._features import normalised_stain
 
 DSB_FILE = "nuclei_dsb2018_fluo_train.npz"
 """File name of the hand-annotated fluorescence nuclei in the shared data folder."""
@@ -138,11 +139,6 @@ def to_grid(item: NucleusImage, *, grid_um: float = GRID_UM_PER_PX) -> tuple[np.
     return resample_image(item.image, scale, shape), resample_labels(item.labels, scale, shape)
 
 
-def normalised(image: np.ndarray, low: float, high: float) -> np.ndarray:
-    """The image scaled so that ``low`` -> 0 and ``high`` -> 1, clipped to [0, 1]: the network's input."""
-    return np.clip((np.asarray(image, np.float32) - low) / max(high - low, 1e-6), 0, 1)
-
-
 def percentiles(image: np.ndarray) -> tuple[float, float]:
     """The 1st and 99.9th percentiles that halo normalises a slide by (:func:`~halo.methods.stain_range`)."""
     from ..methods import stain_range
@@ -233,7 +229,7 @@ def _finished(image: np.ndarray, labels: np.ndarray, rng: np.random.Generator, s
     """Stain changes, normalisation, padding to ``size`` and a random dihedral transform."""
     image = _stain_augmented(image.astype(np.float32), labels, rng, augmentation)
     low, high = percentiles(image)
-    x = normalised(image, low, high) * rng.uniform(*augmentation.gain) + rng.uniform(*augmentation.offset)
+    x = normalised_stain(image, low, high) * rng.uniform(*augmentation.gain) + rng.uniform(*augmentation.offset)
     x = np.clip(x, 0, 1)
     pad = ((0, size - image.shape[0]), (0, size - image.shape[1]))
     x = np.pad(x, pad)
@@ -333,7 +329,8 @@ class GridExample:
     """float32 stain in its own intensity units (what :func:`~halo.methods.detect_nuclei` reads)."""
     input: np.ndarray
     """float32 network input: the native image normalised by its own 1st / 99.9th percentiles, clipped to [0, 1],
-    then resampled (as :func:`~halo.model._features.dapi_channel` normalises, then bins)."""
+    then resampled (:func:`~halo.model._features.normalised_stain`, as :func:`~halo.model._features.dapi_channel`
+    normalises, then bins)."""
     labels: np.ndarray
     """int32 annotated nuclei on the grid."""
     low: float
@@ -350,7 +347,7 @@ def grid_example(item: NucleusImage, *, grid_um: float = GRID_UM_PER_PX) -> Grid
     return GridExample(
         item.image_id,
         resample_image(item.image, scale, shape),
-        resample_image(normalised(item.image, low, high), scale, shape),
+        resample_image(normalised_stain(item.image, low, high), scale, shape),
         resample_labels(item.labels, scale, shape),
         low,
         high,
