@@ -113,9 +113,10 @@ MATCH_SHARE = 0.8
 def score_dsb_nuclei(sources: tuple[str, ...] = NUCLEUS_SOURCES) -> list[dict]:
     """Pooled scores of each nucleus source on the held-out DSB2018 images, through ``halo.tl.segment``."""
     from halo.training._nuclei_data import DSB_FILE, load_dsb
+    from halo.training._nuclei_train import pooled_scores
 
     images = load_dsb(halo.datasets.shared_data_dir() / DSB_FILE, splits=("held_out",))
-    totals = {source: {"tp": 0, "fp": 0, "fn": 0, "iou_sum": 0.0} for source in sources}
+    found = {source: [] for source in sources}
     for item in images:
         sdata = _annotated_image(item)
         for source in sources:
@@ -125,22 +126,15 @@ def score_dsb_nuclei(sources: tuple[str, ...] = NUCLEUS_SOURCES) -> list[dict]:
                     sdata, method="expansion", expansion_um=0.0, nuclei_source=source, um_per_px=item.um_per_px,
                     key_added=f"dsb_{source}", progress=False,
                 )  # fmt: skip
-            match = halo.metrics.match_instances(item.labels, _labels_of(sdata, names.nuclei, item.labels.shape))
-            total = totals[source]
-            total["tp"] += match.tp
-            total["fp"] += match.n_prediction - match.tp
-            total["fn"] += match.n_reference - match.tp
-            total["iou_sum"] += float(np.nan_to_num(match.mean_matched_iou)) * match.tp
+            found[source].append(_labels_of(sdata, names.nuclei, item.labels.shape))
+    references = [item.labels for item in images]
     rows = []
-    for source, t in totals.items():
-        precision, recall = t["tp"] / max(t["tp"] + t["fp"], 1), t["tp"] / max(t["tp"] + t["fn"], 1)
+    for source, labels in found.items():
+        pooled = pooled_scores(references, labels)
         rows.append(
-            {
-                "nuclei_source": source, "images": len(images), "nuclei": t["tp"] + t["fn"],
-                "f1": 2 * t["tp"] / max(2 * t["tp"] + t["fp"] + t["fn"], 1), "precision": precision, "recall": recall,
-                "mean_matched_iou": t["iou_sum"] / max(t["tp"], 1),
-            }
-        )  # fmt: skip
+            {"nuclei_source": source, "images": len(images), "nuclei": pooled["tp"] + pooled["fn"]}
+            | {key: pooled[key] for key in ("f1", "precision", "recall", "mean_matched_iou")}
+        )
     return rows
 
 
