@@ -122,17 +122,6 @@ BRAIN_MARKERS = {
 EXPANSIONS = ("nuclei_only", "expansion_2um", "expansion_5um", "expansion_8um", "expansion_10um")
 
 
-def _labels_of(sdata, key: str, shape: tuple[int, int]) -> np.ndarray:
-    """Rasterise ``{key}_boundaries`` (image pixel space) into a label image of their ``cell_id``."""
-    from rasterio.features import rasterize
-
-    shapes = sdata[f"{key}_boundaries"]
-    if len(shapes) == 0:
-        return np.zeros(shape, dtype=np.int32)
-    pairs = ((geom, int(i)) for i, geom in zip(shapes.index, shapes.geometry, strict=True))
-    return rasterize(pairs, out_shape=shape, dtype="int32")
-
-
 def score_simulated(archetype: str, seed: int, size_um: float, methods: dict[str, Callable]) -> list[dict]:
     """Segment one simulated field with every method and score it against the truth."""
     from halo.datasets._simulate._spatialdata import ELEMENT_NAMES
@@ -151,7 +140,8 @@ def score_simulated(archetype: str, seed: int, size_um: float, methods: dict[str
         frame = sdata[names["points"]].compute()
         column = f"{name}_cell_id"
         predicted_ids = frame[column].to_numpy() if column in frame else np.zeros(len(frame), dtype=np.int64)
-        prediction = _labels_of(sdata, name, truth.shape) if f"{name}_boundaries" in sdata else np.zeros_like(truth)
+        shapes = f"{name}_boundaries"
+        prediction = real_reference.labels_of(sdata, shapes, truth.shape) if shapes in sdata else np.zeros_like(truth)
         instance = halo.metrics.match_instances(truth, prediction)
         real_gene = ~frame["feature_name"].astype(str).str.fullmatch(halo.io.DEFAULT_CONTROL_PATTERN, case=False)
         made = real_gene.to_numpy() & (frame["true_cell_id"].to_numpy() > 0)

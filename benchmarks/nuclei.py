@@ -35,8 +35,8 @@ import pandas as pd
 import halo
 
 sys.path.insert(0, str(Path(__file__).parent))
-from accuracy import HELD_OUT_SEEDS, _labels_of, _markdown  # noqa: E402
-from real_reference import MATCH_SHARE, MIN_SHARED, score_xenium  # noqa: E402
+from accuracy import HELD_OUT_SEEDS, _markdown  # noqa: E402
+from real_reference import MATCH_SHARE, MIN_SHARED, labels_of, score_xenium  # noqa: E402
 
 logger = logging.getLogger("halo.benchmarks.nuclei")
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,7 +70,7 @@ def score_simulated() -> list[dict]:
             truth = np.asarray(sdata["true_nuclei"].data)
             for setting, options in SETTINGS.items():
                 _nuclei(sdata, options)
-                match = halo.metrics.match_instances(truth, _labels_of(sdata, "nuclei", truth.shape))
+                match = halo.metrics.match_instances(truth, labels_of(sdata, "nuclei_boundaries", truth.shape))
                 rows.append(
                     {
                         "archetype": archetype, "seed": seed, "setting": setting, "f1": match.f1,

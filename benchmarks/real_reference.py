@@ -68,7 +68,7 @@ def score_cosmx(methods: dict[str, Callable] | None = None) -> list[dict]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", halo.io.SegmentationWarning)
             names = run(sdata, key)
-        labels = _labels_of(sdata, names.boundaries, reference.shape)
+        labels = labels_of(sdata, names.boundaries, reference.shape)
         instance = halo.metrics.match_instances(reference, labels)
         assigned = sdata.points[keys["points"]][names.assignment_column].compute().to_numpy()
         assignment = halo.metrics.assignment_scores(true_cell[in_reference], assigned[in_reference])
@@ -85,7 +85,7 @@ def score_cosmx(methods: dict[str, Callable] | None = None) -> list[dict]:
     return rows
 
 
-def _labels_of(sdata, shapes_key: str, shape: tuple[int, int]) -> np.ndarray:
+def labels_of(sdata, shapes_key: str, shape: tuple[int, int]) -> np.ndarray:
     """Rasterise a shapes element (image pixels) into a label image of its index, by pixel centres."""
     from rasterio.features import rasterize
 
@@ -126,7 +126,7 @@ def score_dsb_nuclei(sources: tuple[str, ...] = NUCLEUS_SOURCES) -> list[dict]:
                     sdata, method="expansion", expansion_um=0.0, nuclei_source=source, um_per_px=item.um_per_px,
                     key_added=f"dsb_{source}", progress=False,
                 )  # fmt: skip
-            found[source].append(_labels_of(sdata, names.nuclei, item.labels.shape))
+            found[source].append(labels_of(sdata, names.nuclei, item.labels.shape))
     references = [item.labels for item in images]
     rows = []
     for source, labels in found.items():
