@@ -126,7 +126,7 @@ def from_files(
         frame = frame[frame[qv] >= min_qv].reset_index(drop=True)
     frame[gene] = _categorical(frame[gene])
     sdata = SpatialData(
-        images={image_key: _image_element(pixels, channels, multiscale=multiscale)},
+        images={image_key: image_element(pixels, channels, multiscale=multiscale)},
         points={points_key: _points_element(frame, columns, um_per_px, origin_um)},
     )
     _warn_if_off_image(frame, x, y, pixels.shape[1:], um_per_px, origin_um, table_path)
@@ -205,7 +205,8 @@ def _categorical(values: pd.Series) -> pd.Categorical:
     return pd.Categorical(values, categories=sorted(values.unique()))
 
 
-def _image_element(pixels: np.ndarray, channels: list[str], *, multiscale: bool):
+def image_element(pixels: np.ndarray, channels: list[str], *, multiscale: bool):
+    """A ``(c, y, x)`` image with identity to ``"global"``: a vendor-like pyramid or one scale."""
     from spatialdata.models import Image2DModel
     from spatialdata.transformations import Identity
 

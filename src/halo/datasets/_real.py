@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._files import IMAGE_CHUNKS, from_files, raster_options
+from ._files import from_files, image_element, raster_options
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -226,7 +226,7 @@ def merscope_brain_crop(z: int = 0, *, multiscale: bool = True) -> SpatialData:
         transformations={"global": microns_to_pixels(um_per_px, MERSCOPE_CROP_ORIGIN_UM, as_affine=True)},
     )
     sdata = SpatialData(
-        images={keys["image"]: _dapi_element(npz["dapi"], multiscale=multiscale)},
+        images={keys["image"]: image_element(npz["dapi"][np.newaxis], ["DAPI"], multiscale=multiscale)},
         points={keys["points"]: points},
         labels={keys["labels"]: _labels_element(npz["gt_labels"], multiscale=multiscale)},
     )
@@ -291,7 +291,7 @@ def cosmx_lung_crop(*, multiscale: bool = True) -> SpatialData:
         transformations={"global": microns_to_pixels(um_per_px)},
     )
     sdata = SpatialData(
-        images={COSMX_KEYS["image"]: _dapi_element(npz["dapi"], multiscale=multiscale)},
+        images={COSMX_KEYS["image"]: image_element(npz["dapi"][np.newaxis], ["DAPI"], multiscale=multiscale)},
         points={COSMX_KEYS["points"]: points},
         labels={COSMX_KEYS["labels"]: _labels_element(npz["gt_labels"], multiscale=multiscale)},
     )
@@ -357,19 +357,6 @@ def _read_npz(path: Path, names: tuple[str, ...]) -> dict[str, np.ndarray]:
             msg = f"{path} lacks the array(s) {missing} (has {sorted(npz.files)}); see {path.parent}/README.md."
             raise FileNotFoundError(msg)
         return {n: npz[n] for n in names}
-
-
-def _dapi_element(dapi: np.ndarray, *, multiscale: bool):
-    from spatialdata.models import Image2DModel
-    from spatialdata.transformations import Identity
-
-    return Image2DModel.parse(
-        dapi[np.newaxis],
-        dims=("c", "y", "x"),
-        c_coords=["DAPI"],
-        transformations={"global": Identity()},
-        **raster_options(multiscale, IMAGE_CHUNKS),
-    )
 
 
 def _labels_element(labels: np.ndarray, *, multiscale: bool):
