@@ -16,6 +16,7 @@ from ._features import (
     dapi_channel,
     gene_embedding,
     model_shape,
+    normalised_stain,
 )
 from ._net import OUTPUTS, HaloNet, NetConfig, fused_for_inference
 from ._nucleus_net import (
@@ -67,6 +68,7 @@ __all__ = [
     "half_precision_dtype",
     "load_weights",
     "model_shape",
+    "normalised_stain",
     "patch_reach",
     "pick_device",
     "predict",

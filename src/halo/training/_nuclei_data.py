@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .._tiling import GRID_UM_PER_PX
-from ..model._features import normalised_stain
+from ..model import normalised_stain
 
 DSB_FILE = "nuclei_dsb2018_fluo_train.npz"
 """File name of the hand-annotated fluorescence nuclei in the shared data folder."""
@@ -329,7 +329,7 @@ class GridExample:
     """float32 stain in its own intensity units (what :func:`~halo.methods.detect_nuclei` reads)."""
     input: np.ndarray
     """float32 network input: the native image normalised by its own 1st / 99.9th percentiles, clipped to [0, 1],
-    then resampled (:func:`~halo.model._features.normalised_stain`, as :func:`~halo.model._features.dapi_channel`
+    then resampled (:func:`~halo.model.normalised_stain`, as :func:`~halo.model.dapi_channel`
     normalises, then bins)."""
     labels: np.ndarray
     """int32 annotated nuclei on the grid."""
