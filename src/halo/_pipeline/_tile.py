@@ -57,7 +57,7 @@ def segment_tile(data: TileData, source: NucleusSource, method: Method) -> TileR
     cells, confidence = grown.labels, grown.confidence
     f = data.grid.factor
     tile = data.tile
-    window, core = tile.window.binned(f), tile.core.binned(f)
+    window, core = data.box, tile.core.binned(f)
     nucleus_labels = keep_largest_component(np.where(cells == nuclei.labels, nuclei.labels, 0))
     n = nuclei.keys.size
     shape = label_morphology(cells, n, offset=(window.y0, window.x0))

@@ -34,6 +34,11 @@ class Box:
         """``(height, width)``."""
         return (self.y1 - self.y0, self.x1 - self.x0)
 
+    @property
+    def bounds(self) -> tuple[int, int, int, int]:
+        """``(y0, y1, x0, x1)``, as the network's prediction takes boxes."""
+        return (self.y0, self.y1, self.x0, self.x1)
+
     def contains(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """Which slide pixels ``(rows, cols)`` lie inside the box."""
         return (rows >= self.y0) & (rows < self.y1) & (cols >= self.x0) & (cols < self.x1)
@@ -74,6 +79,11 @@ class SlideGrid:
     def grid_um_per_px(self) -> float:
         """Micrometres per working-grid pixel."""
         return self.um_per_px * self.factor
+
+    def native(self, box: Box) -> Box:
+        """The native pixels of a box of the working grid, clipped to the slide."""
+        f, (height, width) = self.factor, self.shape
+        return Box(box.y0 * f, min(box.y1 * f, height), box.x0 * f, min(box.x1 * f, width))
 
 
 @dataclass(frozen=True, slots=True)

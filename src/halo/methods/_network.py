@@ -45,16 +45,7 @@ class SlideNetwork:
 
     def raw_box(self, window: Box, grid: SlideGrid) -> Box:
         """Native box of the data the network needs to predict ``window`` on the slide's fixed patch grid."""
-        from ..model import patch_reach
-
-        f = grid.factor
-        binned = window.binned(f)
-        y0, y1, x0, x1 = patch_reach(
-            (binned.y0, binned.y1, binned.x0, binned.x1), grid.grid_shape, model_um=grid.grid_um_per_px,
-            smooth_um=self.net.config.smooth_um,
-        )  # fmt: skip
-        height, width = grid.shape
-        return Box(y0 * f, min(y1 * f, height), x0 * f, min(x1 * f, width))
+        return patch_box(window, grid, model_um=grid.grid_um_per_px, smooth_um=self.net.config.smooth_um)
 
     def probabilities(self, data: TileData, needed: np.ndarray | None = None) -> np.ndarray:
         """uint8 ``(3, h, w)`` cell, boundary and nucleus probabilities over the tile's window, on the working grid.
@@ -67,17 +58,25 @@ class SlideNetwork:
         cached = data.shared.get(("probabilities", self.key))
         if cached is not None:
             return cached
-        grid, f = data.grid, data.grid.factor
+        grid = data.grid
         raw = self.raw_box(data.tile.window, grid)
         tx = data.transcripts_in(raw)
         window_tx = (tx["x"] - raw.x0, tx["y"] - raw.y0, tx["gene"])
-        raw_model, want = raw.binned(f), data.box
         probabilities = predict_region(
             self.net, np.asarray(data.raster(IMAGE, raw)), window_tx, self.stats,
-            raw_model=(raw_model.y0, raw_model.y1, raw_model.x0, raw_model.x1),
-            want_model=(want.y0, want.y1, want.x0, want.x1), slide_model=grid.grid_shape, factor=f,
-            um_per_px=grid.um_per_px, needed=needed,
+            raw_model=raw.binned(grid.factor).bounds, want_model=data.box.bounds, slide_model=grid.grid_shape,
+            factor=grid.factor, um_per_px=grid.um_per_px, needed=needed,
         )  # fmt: skip
         if needed is None:
             data.shared[("probabilities", self.key)] = probabilities
         return probabilities
+
+
+def patch_box(window: Box, grid: SlideGrid, **reach: Any) -> Box:
+    """Native box of the data that the slide-fixed patches predicting ``window`` read.
+
+    ``reach``: the options of :func:`halo.model.patch_reach` (the patch grid, the features' smoothing).
+    """
+    from ..model import patch_reach
+
+    return grid.native(Box(*patch_reach(window.binned(grid.factor).bounds, grid.grid_shape, **reach)))

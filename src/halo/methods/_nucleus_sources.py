@@ -10,7 +10,7 @@ import numpy as np
 from .._geometry import block_mean, block_sample, sampled_pixel
 from .._tiling import Box, SlideGrid
 from ._base import IMAGE, NUCLEUS_SOURCES, NucleusSource, NucleusTile, Reads, Slide, TileData, register_nucleus_source
-from ._network import SlideNetwork
+from ._network import SlideNetwork, patch_box
 from ._nuclei import (
     DapiStatistics,
     NucleusOptions,
@@ -93,14 +93,12 @@ class LearnedNuclei(NucleusSource):
         """Predict on the window's patches, then decode the nuclei on the working grid."""
         from ..model import PatchGrid, dapi_channel, predict_on_patches
 
-        grid, f = data.grid, data.grid.factor
+        grid, want = data.grid, data.box
         raw = self._raw_box(data.tile.window, grid)
-        raw_model, want = raw.binned(f), data.box
-        stain = dapi_channel(np.asarray(data.raster(IMAGE, raw)), self.stats.low, self.stats.high, f)
+        stain = dapi_channel(np.asarray(data.raster(IMAGE, raw)), self.stats.low, self.stats.high, grid.factor)
         outputs = predict_on_patches(
-            self.net, stain[None], raw_model=(raw_model.y0, raw_model.y1, raw_model.x0, raw_model.x1),
-            want_model=(want.y0, want.y1, want.x0, want.x1), slide_model=grid.grid_shape,
-            patches=PatchGrid(*NUCLEUS_PATCHES),
+            self.net, stain[None], raw_model=raw.binned(grid.factor).bounds, want_model=want.bounds,
+            slide_model=grid.grid_shape, patches=PatchGrid(*NUCLEUS_PATCHES),
         )  # fmt: skip
         config = self.net.config
         labels = nuclei_from_network(
@@ -112,15 +110,9 @@ class LearnedNuclei(NucleusSource):
 
     @staticmethod
     def _raw_box(window: Box, grid: SlideGrid) -> Box:
-        from ..model import PatchGrid, patch_reach
+        from ..model import PatchGrid
 
-        f = grid.factor
-        binned = window.binned(f)
-        y0, y1, x0, x1 = patch_reach(
-            (binned.y0, binned.y1, binned.x0, binned.x1), grid.grid_shape, patches=PatchGrid(*NUCLEUS_PATCHES)
-        )
-        height, width = grid.shape
-        return Box(y0 * f, min(y1 * f, height), x0 * f, min(x1 * f, width))
+        return patch_box(window, grid, patches=PatchGrid(*NUCLEUS_PATCHES))
 
 
 @register_nucleus_source

@@ -63,10 +63,7 @@ class SopaSegmenter:
         """int32 cell labels ``(Y, X)`` of a ``(2, Y, X)`` patch of the coordinates image (0: no cell)."""
         window = self._window_of(patch)
         f = self.grid.factor
-        aligned = Box(  # the working grid is fixed to the slide: read whole blocks of it
-            window.y0 - window.y0 % f, min(-(-window.y1 // f) * f, self.grid.shape[0]),
-            window.x0 - window.x0 % f, min(-(-window.x1 // f) * f, self.grid.shape[1]),
-        )  # fmt: skip
+        aligned = self.grid.native(window.binned(f))  # the working grid is fixed to the slide: whole blocks of it
         tile = Tile(index=-1, core=aligned, window=aligned)
         reads = self.source.reads(aligned, self.grid).merged(self.method.reads(aligned, self.grid))
         rasters = {
