@@ -243,10 +243,15 @@ def nuclei_from_probability(
 
 def _size_filtered(labels: np.ndarray, options: NucleusOptions, um_per_px: float) -> np.ndarray:
     """Labels outside ``[min_area_um2, max_area_um2]`` set to background."""
+    return np.where(_within_size_limits(labels, options, um_per_px)[labels], labels, 0)
+
+
+def _within_size_limits(labels: np.ndarray, options: NucleusOptions, um_per_px: float) -> np.ndarray:
+    """Whether each label ``0..max`` is a nucleus within ``[min_area_um2, max_area_um2]`` (never the background)."""
     area = np.bincount(labels.ravel()) * um_per_px**2
     keep = (area >= options.min_area_um2) & (area <= options.max_area_um2)
     keep[0] = False
-    return np.where(keep[labels], labels, 0)
+    return keep
 
 
 MODEL_SPLIT_DEPTH_UM = 0.6

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._nuclei import NucleusOptions, _fill_holes
+from ._nuclei import NucleusOptions, _fill_holes, _within_size_limits
 
 
 def nuclei_from_network(
@@ -74,8 +74,6 @@ def _sized_and_numbered(labels: np.ndarray, options: NucleusOptions, um_per_px: 
     The same as ``_size_filtered`` then ``relabel_sequential_ids``, from one count of the pixels (a third of the
     decoder's time went to the two).
     """
-    area = np.bincount(labels.ravel()) * um_per_px**2
-    keep = (area >= options.min_area_um2) & (area <= options.max_area_um2)
-    keep[0] = False
+    keep = _within_size_limits(labels, options, um_per_px)
     lut = np.where(keep, np.cumsum(keep), 0).astype(np.int32)
     return lut[labels]
