@@ -20,13 +20,6 @@ Box = tuple[float, float, float, float]
 GREY = "#9a9a9a"
 
 
-def segmentation_of(sdata: SpatialData, key_added: str) -> Segmentation:
-    """Look up the elements of the segmentation written under ``key_added``, with a clear error if absent."""
-    from ..io import read_segmentation
-
-    return read_segmentation(sdata, key_added)
-
-
 def pixel_box(
     sdata: SpatialData,
     seg: Segmentation,

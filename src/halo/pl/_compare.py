@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from ._common import Box, segmentation_of
+from ..io import read_segmentation
+from ._common import Box
 from ._segmentation import segmentation
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ def compare(
     if not keys:
         msg = "keys is empty; give the key_added of at least one segmentation."
         raise ValueError(msg)
-    segs = [segmentation_of(sdata, key) for key in keys]  # fail before drawing anything
+    segs = [read_segmentation(sdata, key) for key in keys]  # fail before drawing anything
     images = {seg.image_key for seg in segs}
     if len(images) > 1:
         msg = f"The segmentations {keys} were made on different images {sorted(images)}; compare them one by one."

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ._common import segmentation_of
+from ..io import assigned_counts, read_segmentation
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -29,9 +29,7 @@ def assigned_fraction(sdata: SpatialData, key_added: str = "halo") -> float:
     Assigned over kept transcripts, as the run counted them (controls, low-quality and off-image transcripts are not
     kept); normalising the table's ``X`` does not change it.
     """
-    from ..io import assigned_counts
-
-    assigned, kept = assigned_counts(sdata, segmentation_of(sdata, key_added))
+    assigned, kept = assigned_counts(sdata, read_segmentation(sdata, key_added))
     return assigned / kept if kept else float("nan")
 
 
@@ -69,7 +67,7 @@ def qc(
     if not keys:
         msg = "keys is empty; give the key_added of at least one segmentation."
         raise ValueError(msg)
-    segs = [segmentation_of(sdata, key) for key in keys]
+    segs = [read_segmentation(sdata, key) for key in keys]
     if fig is None:
         fig = plt.figure(figsize=(13, 3.6))
     else:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from ..io import read_segmentation
 from ._common import (
     GREY,
     Box,
@@ -16,7 +17,6 @@ from ._common import (
     image_crop,
     image_shape,
     pixel_box,
-    segmentation_of,
     shapes_in_box,
     transcripts_in_box,
 )
@@ -116,7 +116,7 @@ def segmentation(
     """
     import matplotlib.pyplot as plt
 
-    seg = segmentation_of(sdata, key_added)
+    seg = read_segmentation(sdata, key_added)
     if color is None:
         color = "gene" if genes is not None else "cell"
     table = sdata.tables[seg.table]
