@@ -18,8 +18,9 @@ def register_architecture(cls: type) -> type:
     """Register a network class under its ``architecture`` name; usable as a class decorator.
 
     The class needs a class attribute ``architecture`` (its name), a class attribute ``config_class`` whose
-    ``from_metadata(dict[str, str])`` rebuilds its settings and whose instances have ``as_metadata()``, and an
-    ``__init__(config)``; an instance keeps its settings in ``.config``.
+    ``from_metadata(dict[str, str])`` rebuilds its settings and whose instances have ``as_metadata()``, a class
+    attribute ``outputs`` (the names of its output channels, for prediction), and an ``__init__(config)``; an
+    instance keeps its settings in ``.config``.
     """
     name = getattr(cls, "architecture", None)
     if not isinstance(name, str) or not name:

@@ -52,6 +52,8 @@ class HaloNet(nn.Module):
 
     architecture = "halo_unet"
     config_class = NetConfig
+    outputs = OUTPUTS
+    """Names of the output channels, in order."""
 
     def __init__(self, config: NetConfig | None = None):
         super().__init__()

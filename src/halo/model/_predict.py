@@ -64,16 +64,27 @@ def predict_batch(net, batch: np.ndarray) -> np.ndarray:
         # scheduler) torch's inherited thread pool would even deadlock
         torch.set_num_threads(1)
 
+    with torch.inference_mode():
+        return torch.round(output_probabilities(net, batch) * 255).to(torch.uint8).cpu().numpy()
+
+
+def output_probabilities(net, batch: np.ndarray):
+    """float32 probabilities ``(B, outputs, h, w)`` of ``net`` for a ``(B, C, h, w)`` batch, a tensor on its device.
+
+    The batch is zero-padded at the bottom and right to the network's multiple (0 is the slide's background after
+    normalisation). Runs in the network's precision and mode; call it under ``torch.inference_mode()``.
+    """
+    import torch
+
     height, width = batch.shape[2:]
     multiple = net.multiple
     shape = (*batch.shape[:2], -(-height // multiple) * multiple, -(-width // multiple) * multiple)
     padded = np.zeros(shape, np.float32)
     padded[:, :, :height, :width] = batch
     weight = next(net.parameters())
+    # channels-last runs the small convolutions ~1.4x faster on a CPU (measured)
     inputs = torch.from_numpy(padded).to(weight.device, weight.dtype).contiguous(memory_format=torch.channels_last)
-    with torch.inference_mode():
-        logits = net(inputs)[:, :, :height, :width].float()
-        return torch.round(torch.sigmoid(logits) * 255).to(torch.uint8).cpu().numpy()
+    return torch.sigmoid(net(inputs)[:, :, :height, :width].float())
 
 
 def inference_batch_size(device) -> int:
@@ -212,8 +223,7 @@ def predict_on_patches(
             (a, b) for a, b in cells
             if needed[max(a * s - y0, 0) : (a + 1) * s - y0, max(b * s - x0, 0) : (b + 1) * s - x0].any()
         ]  # fmt: skip
-    n_outputs = net.head.out_channels // getattr(net.config, "unshuffle", 1) ** 2
-    out = np.zeros((n_outputs, y1 - y0, x1 - x0), np.uint8)
+    out = np.zeros((len(net.outputs), y1 - y0, x1 - x0), np.uint8)
     if not cells:
         return out
     features = features() if callable(features) else features
