@@ -19,7 +19,7 @@ from pathlib import Path
 
 from halo.model import load_weights
 from halo.training import export_weights
-from halo.training._nuclei_data import DSB_FILE, load_dsb, simulated_fields
+from halo.training._nuclei_data import DSB_FILE, load_dsb, simulated_fields, simulated_specs
 from halo.training._nuclei_train import NucleusTrainConfig, train_nuclei
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,8 +63,8 @@ def validation_fields(n: int, config: NucleusTrainConfig) -> list:
     if n == 0:
         return []
     seeds = [VALIDATION_SEEDS + i for i in range(n)]
-    training = {f.image_id.rsplit("-", 1)[1] for f in simulated_fields(config.seed, config.simulated_fields)}
-    if training & {str(s) for s in seeds}:
+    training = {field_seed for *_, field_seed in simulated_specs(config.seed, config.simulated_fields)}
+    if training & set(seeds):
         msg = "A simulated validation seed is also a training field's; choose other VALIDATION_SEEDS."
         raise ValueError(msg)
     return simulated_fields(config.seed, n, size_um=VALIDATION_FIELD_UM, seeds=seeds)

@@ -19,6 +19,7 @@ import numpy as np
 
 from .._tiling import GRID_UM_PER_PX
 from ..model import normalised_stain
+from ._train import HELD_OUT_SEED
 
 DSB_FILE = "nuclei_dsb2018_fluo_train.npz"
 """File name of the hand-annotated fluorescence nuclei in the shared data folder."""
@@ -29,8 +30,6 @@ HELD_OUT_PERCENT = 15
 VALIDATION_PERCENT = 10
 """The next this many buckets are validation images: part of the training side, used only to choose thresholds."""
 SPLITS = ("train", "validation", "held_out")
-SIMULATED_SEEDS = 1_000_000
-"""Simulated fields are drawn from seeds below this; halo's held-out benchmarks use the seeds above."""
 
 
 @dataclass
@@ -130,13 +129,6 @@ def resample_labels(labels: np.ndarray, scale: float, shape: tuple[int, int] | N
     rows = np.minimum(((np.arange(height) + 0.5) / scale).astype(np.int64), labels.shape[0] - 1)
     cols = np.minimum(((np.arange(width) + 0.5) / scale).astype(np.int64), labels.shape[1] - 1)
     return np.ascontiguousarray(labels[np.ix_(rows, cols)])
-
-
-def to_grid(item: NucleusImage, *, grid_um: float = GRID_UM_PER_PX) -> tuple[np.ndarray, np.ndarray]:
-    """The image (float32, its own intensity units) and labels (int32) of ``item`` on the working grid."""
-    scale = item.um_per_px / grid_um
-    shape = resampled_shape(item.image.shape, scale)
-    return resample_image(item.image, scale, shape), resample_labels(item.labels, scale, shape)
 
 
 def percentiles(image: np.ndarray) -> tuple[float, float]:
@@ -290,27 +282,15 @@ def _quantised(image: np.ndarray, rng: np.random.Generator, a: Augmentation) -> 
 def simulated_fields(seed: int, n: int, *, size_um: float = 80.0, seeds: list[int] | None = None) -> list[NucleusImage]:
     """``n`` simulated DAPI fields with their true nuclei, binned to the working grid as halo bins each platform.
 
-    Archetype, platform and field seed are drawn from ``seed``; or, with ``seeds``, field ``i`` is archetype
-    ``i`` (cycling through them), platform ``i`` (cycling) at seed ``seeds[i]``. Seeds must lie below
-    :data:`SIMULATED_SEEDS` (the held-out benchmarks' seeds are never used). The fields' ``um_per_px`` is their
-    grid's (0.425-0.54 um), so :func:`augmented_crop` hardly rescales them.
+    Which fields: :func:`simulated_specs`. The fields' ``um_per_px`` is their grid's (0.425-0.54 um), so
+    :func:`augmented_crop` hardly rescales them.
     """
     from .._geometry import block_mean, block_sample
     from .._tiling import bin_factor
-    from ..datasets import ARCHETYPES, simulate_tissue
+    from ..datasets import simulate_tissue
 
-    platforms = ("xenium", "merscope", "cosmx")
-    rng = np.random.default_rng([seed, 7])
     fields = []
-    for i in range(n):
-        if seeds is None:
-            platform, archetype = str(rng.choice(platforms)), str(rng.choice(ARCHETYPES))
-            field_seed = int(rng.integers(0, SIMULATED_SEEDS))
-        else:
-            platform, archetype, field_seed = platforms[i % 3], ARCHETYPES[i % len(ARCHETYPES)], int(seeds[i])
-        if field_seed >= SIMULATED_SEEDS:
-            msg = f"Simulated seed {field_seed} is reserved for held-out benchmarks (>= {SIMULATED_SEEDS})."
-            raise ValueError(msg)
+    for archetype, platform, field_seed in simulated_specs(seed, n, seeds=seeds):
         tissue = simulate_tissue(archetype, size_um=size_um, seed=field_seed, platform=platform)
         factor = bin_factor(tissue.um_per_px)
         image = block_mean(tissue.dapi, factor)
@@ -318,6 +298,31 @@ def simulated_fields(seed: int, n: int, *, size_um: float = 80.0, seeds: list[in
         name = f"simulated-{archetype}-{platform}-{field_seed}"
         fields.append(NucleusImage(name, image, labels, factor * tissue.um_per_px, source="simulated"))
     return fields
+
+
+def simulated_specs(seed: int, n: int, *, seeds: list[int] | None = None) -> list[tuple[str, str, int]]:
+    """Archetype, platform and seed of the ``n`` fields :func:`simulated_fields` simulates, without simulating them.
+
+    They are drawn from ``seed``; or, with ``seeds``, field ``i`` is archetype ``i`` (cycling through them),
+    platform ``i`` (cycling) at seed ``seeds[i]``. Seeds must lie below :data:`~halo.training.HELD_OUT_SEED` (the
+    held-out benchmarks' seeds are never used).
+    """
+    from ..datasets import ARCHETYPES
+
+    platforms = ("xenium", "merscope", "cosmx")
+    rng = np.random.default_rng([seed, 7])
+    specs = []
+    for i in range(n):
+        if seeds is None:
+            platform, archetype = str(rng.choice(platforms)), str(rng.choice(ARCHETYPES))
+            field_seed = int(rng.integers(0, HELD_OUT_SEED))
+        else:
+            platform, archetype, field_seed = platforms[i % 3], ARCHETYPES[i % len(ARCHETYPES)], int(seeds[i])
+        if field_seed >= HELD_OUT_SEED:
+            msg = f"Simulated seed {field_seed} is reserved for held-out benchmarks (>= {HELD_OUT_SEED})."
+            raise ValueError(msg)
+        specs.append((archetype, platform, field_seed))
+    return specs
 
 
 @dataclass
@@ -333,9 +338,6 @@ class GridExample:
     normalises, then bins)."""
     labels: np.ndarray
     """int32 annotated nuclei on the grid."""
-    low: float
-    high: float
-    """The native image's percentiles (slide-wide normalisation: each image is its own slide)."""
     source: str = "dsb2018"
 
 
@@ -349,7 +351,5 @@ def grid_example(item: NucleusImage, *, grid_um: float = GRID_UM_PER_PX) -> Grid
         resample_image(item.image, scale, shape),
         resample_image(normalised_stain(item.image, low, high), scale, shape),
         resample_labels(item.labels, scale, shape),
-        low,
-        high,
         item.source,
     )
