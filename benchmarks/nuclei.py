@@ -36,7 +36,7 @@ import halo
 
 sys.path.insert(0, str(Path(__file__).parent))
 from accuracy import HELD_OUT_SEEDS, _markdown  # noqa: E402
-from real_reference import MATCH_SHARE, MIN_SHARED, labels_of, score_xenium  # noqa: E402
+from real_reference import MATCH_SHARE, MIN_SHARED, labels_of, score_xenium, segment_nuclei  # noqa: E402
 
 logger = logging.getLogger("halo.benchmarks.nuclei")
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,15 +52,6 @@ SETTINGS = {
 }
 
 
-def _nuclei(sdata, setting: dict) -> None:
-    """Nuclei alone: expansion by 0 um, written as ``nuclei_*``."""
-    import warnings
-
-    with warnings.catch_warnings():  # nuclei alone leave most transcripts unassigned, as they should
-        warnings.simplefilter("ignore", halo.io.SegmentationWarning)
-        halo.tl.segment(sdata, method="expansion", expansion_um=0.0, key_added="nuclei", progress=False, **setting)
-
-
 def score_simulated() -> list[dict]:
     """Nucleus F1 of each setting on every archetype and held-out seed."""
     rows = []
@@ -69,7 +60,7 @@ def score_simulated() -> list[dict]:
             sdata = halo.datasets.simulate(archetype, size_um=FIELD_UM, seed=seed, platform="xenium")
             truth = np.asarray(sdata["true_nuclei"].data)
             for setting, options in SETTINGS.items():
-                _nuclei(sdata, options)
+                segment_nuclei(sdata, options)
                 match = halo.metrics.match_instances(truth, labels_of(sdata, "nuclei_boundaries", truth.shape))
                 rows.append(
                     {

@@ -119,11 +119,10 @@ def score_simulated(nets: dict) -> dict:
     """
     from accuracy import HELD_OUT_SEEDS
 
-    from halo._geometry import block_mean, block_sample
+    from halo._geometry import block_sample
     from halo._tiling import bin_factor
     from halo.datasets import ARCHETYPES, simulate_tissue
-    from halo.methods import NucleusOptions, dapi_statistics
-    from halo.model._features import dapi_channel
+    from halo.methods import NucleusOptions
     from halo.training._nuclei_train import pooled_scores
 
     options = NucleusOptions()
@@ -132,12 +131,9 @@ def score_simulated(nets: dict) -> dict:
     for archetype in ARCHETYPES:
         for seed in HELD_OUT_SEEDS:
             tissue = simulate_tissue(archetype, size_um=SIMULATED_FIELD_UM, seed=seed, platform="xenium")
-            factor = bin_factor(tissue.um_per_px)
-            grid_um = factor * tissue.um_per_px
-            stats = dapi_statistics(tissue.dapi, options)
-            truth[archetype, seed] = block_sample(tissue.nuclei, factor)
-            found["classical"][archetype, seed] = _classical(block_mean(tissue.dapi, factor), stats, options, grid_um)
-            image = dapi_channel(tissue.dapi, stats.low, stats.high, factor)
+            raw, image, stats, grid_um = _on_grid(tissue.dapi, tissue.um_per_px, options)
+            truth[archetype, seed] = block_sample(tissue.nuclei, bin_factor(tissue.um_per_px))
+            found["classical"][archetype, seed] = _classical(raw, stats, options, grid_um)
             for name, net in nets.items():
                 found[name][archetype, seed] = _network(net, image, grid_um)[0]
     result = {"seeds": list(HELD_OUT_SEEDS), "field_um": SIMULATED_FIELD_UM, "pooled": {}, "f1_by_archetype": {}}
@@ -150,6 +146,19 @@ def score_simulated(nets: dict) -> dict:
     return result
 
 
+def _on_grid(dapi: np.ndarray, um_per_px: float, options):
+    """The stain binned to halo's grid for each detector: ``(raw, network input, stain statistics, grid um/px)``."""
+    from halo._geometry import block_mean
+    from halo._tiling import bin_factor
+    from halo.methods import dapi_statistics
+    from halo.model import dapi_channel
+
+    factor = bin_factor(um_per_px)
+    stats = dapi_statistics(dapi, options)
+    image = dapi_channel(dapi, stats.low, stats.high, factor)
+    return block_mean(dapi, factor), image, stats, factor * um_per_px
+
+
 def _cost(seconds: np.ndarray, megapixels: float, network: bool) -> dict[str, float]:
     """CPU seconds per megapixel in all, and for a network split into prediction and decoding."""
     cost = {"cpu_s_per_mp": float(seconds.sum()) / megapixels}
@@ -160,26 +169,16 @@ def _cost(seconds: np.ndarray, megapixels: float, network: bool) -> dict[str, fl
 
 def time_xenium(nets: dict) -> dict | None:
     """Nuclei counts and CPU time of the detectors on the real Xenium crop (binned x2 as halo does)."""
-    from halo._geometry import block_mean
-    from halo._tiling import bin_factor
-    from halo.methods import NucleusOptions, dapi_statistics
-    from halo.model._features import dapi_channel
+    from halo.methods import NucleusOptions
 
-    try:
-        path = shared_data_dir() / "xenium_breast_crop.npz"
-        if not path.exists():
-            raise FileNotFoundError(path)
-    except FileNotFoundError as error:
-        logger.warning("Xenium crop skipped: %s", error)
+    path = shared_data_dir() / "xenium_breast_crop.npz"
+    if not path.exists():
+        logger.warning("Xenium crop skipped: %s", FileNotFoundError(path))
         return None
     with np.load(path) as crop:
         dapi, um_per_px = crop["dapi"], float(crop["um_per_px"])
-    factor = bin_factor(um_per_px)
-    grid_um = factor * um_per_px
     options = NucleusOptions()
-    stats = dapi_statistics(dapi, options)
-    raw = block_mean(dapi, factor)
-    image = dapi_channel(dapi, stats.low, stats.high, factor)
+    raw, image, stats, grid_um = _on_grid(dapi, um_per_px, options)
     megapixels = raw.size / 1e6
     found, cpu = _cpu_seconds(_classical, raw, stats, options, grid_um)
     result = {"grid_um_per_px": grid_um, "grid_shape": list(raw.shape), "megapixels": megapixels}
@@ -233,7 +232,9 @@ def main() -> dict:
     logging.getLogger("halo.methods").setLevel(logging.WARNING)
     start = time.perf_counter()
     nets, path = _load(args.weights)
-    data = shared_data_dir() / "nuclei_dsb2018_fluo_train.npz"
+    from halo.training._nuclei_data import DSB_FILE
+
+    data = shared_data_dir() / DSB_FILE
     held_out = score_held_out(nets, data)
     xenium = time_xenium(nets)
     simulated = score_simulated(nets)

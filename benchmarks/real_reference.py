@@ -140,7 +140,6 @@ def score_dsb_nuclei(sources: tuple[str, ...] = NUCLEUS_SOURCES) -> list[dict]:
 
 def _annotated_image(item):
     """A SpatialData of one annotated image (``"dapi"``, pixels as ``"global"``) and no transcripts."""
-    import pandas as pd
     from spatialdata import SpatialData
     from spatialdata.models import Image2DModel, PointsModel
     from spatialdata.transformations import Identity
@@ -161,9 +160,7 @@ def score_xenium(settings: dict[str, dict] | None = None) -> list[dict]:
     sdata = halo.datasets.xenium_breast_crop(multiscale=False)
     rows = []
     for setting, options in (settings or {s: {"nuclei_source": s} for s in NUCLEUS_SOURCES}).items():
-        with warnings.catch_warnings():  # nuclei alone leave most transcripts unassigned, as they should
-            warnings.simplefilter("ignore", halo.io.SegmentationWarning)
-            halo.tl.segment(sdata, method="expansion", expansion_um=0.0, key_added="nuclei", progress=False, **options)
+        segment_nuclei(sdata, options)
         points = sdata["transcripts"][["overlaps_nucleus", "cell_id", "nuclei_cell_id"]].compute()
         vendor = points["overlaps_nucleus"].to_numpy().astype(bool)
         ours = points["nuclei_cell_id"].to_numpy() > 0
@@ -180,6 +177,13 @@ def score_xenium(settings: dict[str, dict] | None = None) -> list[dict]:
             }
         )  # fmt: skip
     return rows
+
+
+def segment_nuclei(sdata, options: dict) -> None:
+    """Nuclei alone, with ``options`` of ``halo.tl.segment``: expansion by 0 um, written as ``nuclei_*``."""
+    with warnings.catch_warnings():  # nuclei alone leave most transcripts unassigned, as they should
+        warnings.simplefilter("ignore", halo.io.SegmentationWarning)
+        halo.tl.segment(sdata, method="expansion", expansion_um=0.0, key_added="nuclei", progress=False, **options)
 
 
 def _nucleus_by_nucleus(ours: np.ndarray, vendor: np.ndarray) -> dict:
@@ -220,8 +224,6 @@ def summary(rows: list[dict]) -> dict:
 
 
 if __name__ == "__main__":
-    import pandas as pd
-
     logging.basicConfig(level=logging.WARNING)
     result = score_cosmx()
     print(pd.DataFrame(result).round(3).to_string(index=False))  # noqa: T201
