@@ -313,7 +313,7 @@ def _spatialdata(layout: _Layout, genes: list[str], platform: str, chunk_px: int
         _points(layout, genes, platform, feature_key),
         coordinates={"x": "x", "y": "y"},
         feature_key=feature_key,
-        transformations={"global": _microns_to_pixels(platform, layout.um_per_px)},
+        transformations={"global": _microns_to_pixels(platform, layout.um_per_px, ORIGINS_UM[platform])},
         sort=True,  # the index runs over the partitions in order; asking would read every partition
     )
     return SpatialData(images={names["image"]: image}, points={names["points"]: points})

@@ -114,11 +114,10 @@ def _identity():
     return Identity()
 
 
-def _microns_to_pixels(platform: str, um_per_px: float, origin_um: tuple[float, float] | None = None):
+def _microns_to_pixels(platform: str, um_per_px: float, origin_um: tuple[float, float]):
     from ...io import microns_to_pixels
 
-    origin = ORIGINS_UM[platform] if origin_um is None else origin_um
-    return microns_to_pixels(um_per_px, origin, as_affine=platform == "merscope")
+    return microns_to_pixels(um_per_px, origin_um, as_affine=platform == "merscope")
 
 
 def _points_frame(tissue: Tissue, seed: int, origin_um: tuple[float, float]) -> pd.DataFrame:
