@@ -191,25 +191,3 @@ def test_segment_runs_on_files_written_from_a_synthetic_field(tmp_path):
     assigned, kept = halo.io.assigned_counts(sdata, halo.io.read_segmentation(sdata))
     assert 0 < assigned <= kept
     assert int(ours.layers["counts"].sum()) == assigned
-
-
-def test_the_getting_started_recipe_runs_as_written():
-    """The code of docs/getting_started.md's "From a vendor TIFF and a transcript table" on the real crop."""
-    try:
-        raw = halo.datasets.shared_data_dir() / "xenium_breast_crop_raw"
-    except FileNotFoundError as err:
-        pytest.skip(f"shared real data absent: {err}")
-    if not raw.is_dir():
-        pytest.skip(f"{raw} absent")
-    page = (Path(__file__).parents[1] / "docs" / "getting_started.md").read_text()
-    section = page.split("## From a vendor TIFF and a transcript table", 1)[1].split("\n## ", 1)[0]
-    code = section.split("```python\n", 1)[1].split("```", 1)[0]
-    namespace: dict = {}
-    exec(compile(code, "getting_started.md", "exec"), namespace)  # noqa: S102
-    sdata = namespace["crop"]
-    reference = halo.datasets.xenium_breast_crop()
-    assert len(sdata["transcripts"]) == len(reference["transcripts"]) == 186_146
-    seg = halo.io.read_segmentation(sdata, "halo")
-    assigned, kept = halo.io.assigned_counts(sdata, seg)
-    assert sdata["halo_table"].n_obs == len(sdata["halo_boundaries"]) > 500
-    assert 0.5 * kept < assigned <= kept

@@ -183,7 +183,7 @@ def test_dense_tissue_gives_the_same_cells_for_any_tile_size(tmp_path):
     _assert_identical(*results)
 
 
-def test_the_nucleus_network_gives_the_same_cells_for_any_tile_size(one_tile):
+def test_the_nucleus_network_gives_the_same_cells_for_any_tile_size():
     """Its patches sit on a grid fixed to the slide, and each nucleus is decoded from its own pixels."""
     options = {**METHOD_OPTIONS["expansion"], "nuclei_source": "learned", "overlap_um": 33.0}
     results = []

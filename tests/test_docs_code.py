@@ -65,3 +65,9 @@ def test_every_code_block_runs_as_written(page, tmp_path, monkeypatch):
                 assert main(shlex.split(command)[1:]) == 0, command
                 ran += 1
     assert ran >= 3
+    if "crop" in namespace:  # getting-started's recipe from the vendor's raw files ran on the real Xenium crop
+        crop = namespace["crop"]
+        assert len(crop["transcripts"]) == len(halo.datasets.xenium_breast_crop()["transcripts"]) == 186_146
+        assigned, kept = halo.io.assigned_counts(crop, halo.io.read_segmentation(crop, "halo"))
+        assert crop["halo_table"].n_obs == len(crop["halo_boundaries"]) > 500
+        assert 0.5 * kept < assigned <= kept

@@ -7,8 +7,10 @@ import json
 import numpy as np
 import pytest
 
+from tests.conftest import NEEDS_TORCH
+
 # every test here runs the network or its training: the Python 3.12 CI leg has no torch (docs/contributing.md)
-torch = pytest.importorskip("torch", reason="needs torch (the network); the Python 3.12 CI leg runs without it")
+torch = pytest.importorskip("torch", reason=NEEDS_TORCH)
 
 from halo import model, training  # noqa: E402 - after the torch check above
 from halo.training._data import cell_borders, example_from_tissue  # noqa: E402

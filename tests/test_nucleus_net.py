@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-# every test here runs the nucleus network or its training: the Python 3.12 CI leg has no torch (docs/contributing.md)
-torch = pytest.importorskip("torch", reason="needs torch (the network); the Python 3.12 CI leg runs without it")
+from tests.conftest import NEEDS_TORCH
 
-from halo.methods import NucleusOptions, nuclei_from_network  # noqa: E402 - after the torch check above
+# every test here runs the nucleus network or its training: the Python 3.12 CI leg has no torch (docs/contributing.md)
+torch = pytest.importorskip("torch", reason=NEEDS_TORCH)
+
+import halo  # noqa: E402 - after the torch check above
+from halo.methods import NucleusOptions, nuclei_from_network  # noqa: E402
 from halo.metrics import match_instances  # noqa: E402
 from halo.model import NucleusNet, NucleusNetConfig, load_weights, predict_nuclei, save_weights  # noqa: E402
 from halo.training import _nuclei_train  # noqa: E402
@@ -34,8 +36,10 @@ from halo.training._nuclei_train import NucleusTrainConfig, train_nuclei  # noqa
 
 
 def _shared_file() -> Path:
-    folder = os.environ.get("HALO_SHARED_DATA")
-    return (Path(folder) if folder else Path(__file__).resolve().parents[2] / "shared" / "data") / DSB_FILE
+    try:
+        return halo.datasets.shared_data_dir() / DSB_FILE
+    except FileNotFoundError as err:
+        pytest.skip(f"shared real data absent: {err}")
 
 
 def _discs(shape, centres, radius):

@@ -32,8 +32,8 @@ def _same_partition(a: np.ndarray, b: np.ndarray) -> bool:
     return len(np.unique(pairs[0])) == len(np.unique(pairs[1])) == pairs.shape[1]
 
 
-def test_a_patch_over_the_whole_slide_gives_halos_cells():
-    sdata = halo.datasets.synthetic(size_um=(110.0, 90.0), seed=3)
+def test_a_patch_over_the_whole_slide_gives_halos_cells(small_sdata):
+    sdata = small_sdata
     halo.tl.segment(sdata, progress=False, **OPTIONS)
     with halo.tl.sopa_segmenter(sdata, **OPTIONS) as segmenter:
         coordinates = sdata[segmenter.image_key].data.compute()
