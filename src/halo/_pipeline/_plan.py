@@ -33,6 +33,7 @@ class Plan:
     source: NucleusSource
     method: Method
     transcripts: hio.PartitionedTranscripts
+    occupancy: Occupancy
     seconds: dict[str, float]
     """Time spent preparing (``"prepare"``) and reading the transcripts (``"transcripts"``)."""
 
@@ -54,16 +55,22 @@ def plan_run(sdata: SpatialData, inputs: Inputs, options: SegmentOptions, scratc
     seconds = {"prepare": time.perf_counter() - start}
 
     clock = time.perf_counter()
+    um = grid.um_per_px
+    occupancy = Occupancy.of(grid.shape, OCCUPANCY_BIN_UM / um)
     embedding = None
     if source.needs_embedding or method.needs_embedding:
         from ..model import EmbeddingCounts
 
-        um = grid.um_per_px
         embedding = EmbeddingCounts(len(inputs.transcripts.genes), (grid.shape[0] * um, grid.shape[1] * um))
+
+    def on_part(x: np.ndarray, y: np.ndarray, gene: np.ndarray) -> None:
+        occupancy.add(x, y)
+        if embedding is not None:
+            embedding.add(x * um, y * um, gene)
+
     transcripts = hio.partition_transcripts(
         sdata.points[inputs.points_key], inputs.transcripts, scratch, slide_shape=grid.shape, core_px=core_px,
-        on_part=None if embedding is None else lambda x, y, g: embedding.add(x * um, y * um, g),
-        occupancy_bin_px=OCCUPANCY_BIN_UM / grid.um_per_px, progress=options.progress,
+        on_part=on_part, progress=options.progress,
     )  # fmt: skip
     hio.check_transcripts_on_image(
         inputs.points_key, inputs.image.key, transcripts.n_kept, transcripts.dropped["outside"], grid.shape
@@ -74,7 +81,27 @@ def plan_run(sdata: SpatialData, inputs: Inputs, options: SegmentOptions, scratc
         slide.embedding = embedding.embedding()
     source, method = source.prepare(slide), method.prepare(slide)
     release_freed_memory()  # what reading the points element left behind
-    return Plan(slide, tiles, overlap_um, source, method, transcripts, seconds)
+    return Plan(slide, tiles, overlap_um, source, method, transcripts, occupancy, seconds)
+
+
+@dataclass
+class Occupancy:
+    """Kept transcripts per square bin of the slide, ``(rows, cols)``: where the tissue is."""
+
+    counts: np.ndarray
+    bin_px: float
+    """Side of a bin in native pixels."""
+
+    @classmethod
+    def of(cls, shape: tuple[int, int], bin_px: float) -> Occupancy:
+        """Empty bins of ``bin_px`` over a slide of ``shape`` pixels."""
+        height, width = shape
+        return cls(np.zeros((int(np.ceil(height / bin_px)), int(np.ceil(width / bin_px))), np.int64), float(bin_px))
+
+    def add(self, x: np.ndarray, y: np.ndarray) -> None:
+        """Count transcripts at pixels ``(x, y)`` on the slide."""
+        bins = (y // self.bin_px).astype(np.int64) * self.counts.shape[1] + (x // self.bin_px).astype(np.int64)
+        self.counts += np.bincount(bins, minlength=self.counts.size).reshape(self.counts.shape)
 
 
 def _round_up(value: int, multiple: int) -> int:

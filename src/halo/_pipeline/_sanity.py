@@ -83,17 +83,16 @@ def check_results(inputs: Inputs, plan: Plan, outcome: Outcome) -> None:
             "more cells than were found, check the nuclear image (`image_key=`, `channel=`) and "
             "`nucleus_options`; if the cells are larger than their reach, raise `max_reach_um` / `expansion_um`."
         )
-    if transcripts.occupancy is not None:
-        bin_um2 = (transcripts.occupancy_bin_px * um) ** 2
-        tissue_um2 = float((transcripts.occupancy >= OCCUPIED_MIN_TRANSCRIPTS).sum()) * bin_um2
-        expected = tissue_um2 / GENEROUS_CELL_AREA_UM2
-        if stitched.n_cells < MIN_CELLS_SHARE * expected:
-            _warn(
-                f"Found {stitched.n_cells} cells, where the transcripts cover about {tissue_um2:.3g} um^2 of tissue: "
-                f"room for {expected:.0f} cells of {GENEROUS_CELL_AREA_UM2:g} um^2. Unless the cells here are "
-                "unusually large, most nuclei were missed: check the nuclear image (`image_key=`, `channel=`) and "
-                "`nucleus_options` (e.g. a lower `threshold`)."
-            )
+    occupancy = plan.occupancy
+    tissue_um2 = float((occupancy.counts >= OCCUPIED_MIN_TRANSCRIPTS).sum()) * (occupancy.bin_px * um) ** 2
+    expected = tissue_um2 / GENEROUS_CELL_AREA_UM2
+    if stitched.n_cells < MIN_CELLS_SHARE * expected:
+        _warn(
+            f"Found {stitched.n_cells} cells, where the transcripts cover about {tissue_um2:.3g} um^2 of tissue: "
+            f"room for {expected:.0f} cells of {GENEROUS_CELL_AREA_UM2:g} um^2. Unless the cells here are "
+            "unusually large, most nuclei were missed: check the nuclear image (`image_key=`, `channel=`) and "
+            "`nucleus_options` (e.g. a lower `threshold`)."
+        )
 
 
 def _warn(message: str) -> None:

@@ -46,9 +46,6 @@ class PartitionedTranscripts:
     """First row of each partition of the points element, and the number of rows at the end."""
     dropped: dict[str, int] = field(default_factory=dict)
     """Transcripts dropped as control, low quality, invalid or off the image."""
-    occupancy: np.ndarray | None = None
-    """Kept transcripts per square bin of ``occupancy_bin_px`` pixels, ``(rows, cols)``: where the tissue is."""
-    occupancy_bin_px: float = 0.0
 
     @property
     def n_kept(self) -> int:
@@ -100,7 +97,6 @@ def partition_transcripts(
     slide_shape: tuple[int, int],
     core_px: int,
     on_part: Callable[[np.ndarray, np.ndarray, np.ndarray], None] | None = None,
-    occupancy_bin_px: float = 0.0,
     progress: bool = False,
 ) -> PartitionedTranscripts:
     """Stream ``points`` partition by partition into per-tile runs under ``directory``.
@@ -117,9 +113,6 @@ def partition_transcripts(
         The tile grid (cores of ``core_px`` from the slide's corner).
     on_part
         Called with ``(x, y, gene)`` of each partition's kept transcripts on the image, e.g. to gather statistics.
-    occupancy_bin_px
-        Also count the kept transcripts in square bins of this many pixels (``PartitionedTranscripts.occupancy``);
-        0 for none.
     progress
         Show a progress bar over the partitions.
     """
@@ -133,11 +126,6 @@ def partition_transcripts(
     handles = {name: open(directory / f"{name}.bin", "wb") for name in _FIELDS}  # noqa: SIM115
     runs = np.zeros((len(parts), n_tiles + 1), np.int64)
     dropped = {"control": 0, "low_quality": 0, "invalid": 0, "outside": 0}
-    occupancy = None
-    if occupancy_bin_px > 0:
-        occupancy = np.zeros(
-            (int(np.ceil(height / occupancy_bin_px)), int(np.ceil(width / occupancy_bin_px))), np.int64
-        )
     written, first_row = 0, 0
     part_offsets = [0]
     try:
@@ -152,10 +140,6 @@ def partition_transcripts(
             chosen = chosen[np.argsort(tile[chosen], kind="stable")]
             if on_part is not None:
                 on_part(x[chosen], y[chosen], gene[chosen])
-            if occupancy is not None:
-                bins = (y[chosen] // occupancy_bin_px).astype(np.int64) * occupancy.shape[1]
-                bins += (x[chosen] // occupancy_bin_px).astype(np.int64)
-                occupancy += np.bincount(bins, minlength=occupancy.size).reshape(occupancy.shape)
             columns = {"rows": chosen + first_row, "x": x[chosen], "y": y[chosen], "gene": gene[chosen]}
             for name, values in columns.items():
                 handles[name].write(np.ascontiguousarray(values, dtype=_FIELDS[name]).tobytes())
@@ -172,8 +156,7 @@ def partition_transcripts(
     )  # fmt: skip
     return PartitionedTranscripts(
         directory=str(directory), genes=keep.genes, n_total=first_row, runs=runs, n_cols=n_cols, core_px=core_px,
-        part_offsets=np.asarray(part_offsets, np.int64), dropped=dropped, occupancy=occupancy,
-        occupancy_bin_px=float(occupancy_bin_px),
+        part_offsets=np.asarray(part_offsets, np.int64), dropped=dropped,
     )  # fmt: skip
 
 
